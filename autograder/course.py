@@ -1,0 +1,142 @@
+"""Where a course's pieces live on disk.
+
+A course directory is an nbgrader course directory (it holds
+``nbgrader_config.py``): instructors' source notebooks in ``solutions/``,
+student releases in ``assignments/``. The hidden suites live beside the engine
+in ``autograder/suites/<assignment>/``; they are never part of a wheel, so
+they exist only in an instructor's checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SUITES_DIR = PACKAGE_DIR / "suites"
+COURSE_DIR_ENV = "AUTOGRADER_COURSE_DIR"
+
+
+class CourseError(Exception):
+    """The course directory or an assignment in it is missing or malformed."""
+
+
+def default_course_dir() -> Path:
+    """The course directory: ``$AUTOGRADER_COURSE_DIR``, else this checkout."""
+    if os.environ.get(COURSE_DIR_ENV):
+        return Path(os.environ[COURSE_DIR_ENV]).resolve()
+    return PACKAGE_DIR.parent
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for running one submission."""
+
+    cell_timeout: int = 120
+    """Seconds one notebook cell may run before it is interrupted."""
+    startup_timeout: int = 60
+    """Seconds the kernel may take to start."""
+    evaluation_timeout: int = 600
+    """Seconds the hidden suite may take on the exported artifacts."""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One assignment: its notebooks, its hidden suite and what the suite needs.
+
+    ``artifacts`` maps a variable name in the student's notebook to the kind of
+    thing the kernel exports for it: ``model`` (saved as ``.keras``),
+    ``history`` (a Keras ``History`` or its ``.history`` dict, saved as JSON)
+    or ``array`` (saved as ``.npy`` without pickling).
+    """
+
+    name: str
+    course_dir: Path
+    artifacts: dict[str, str] = field(default_factory=dict)
+    limits: Limits = Limits()
+
+    @property
+    def source_notebook(self) -> Path:
+        return self.course_dir / "solutions" / self.name / f"{self.name}.ipynb"
+
+    @property
+    def release_dir(self) -> Path:
+        return self.course_dir / "assignments" / self.name
+
+    @property
+    def release_notebook(self) -> Path:
+        return self.release_dir / f"{self.name}.ipynb"
+
+    @property
+    def suite_dir(self) -> Path:
+        return SUITES_DIR / self.name
+
+    def release_files(self) -> list[Path]:
+        """Files released beside the notebook (data the notebook reads)."""
+        return sorted(
+            p for p in self.release_dir.iterdir() if p.is_file() and p.suffix != ".ipynb"
+        )
+
+
+ARTIFACT_KINDS = ("model", "history", "array")
+
+
+def known_assignments() -> list[str]:
+    """Names of the assignments that have a hidden suite in this checkout."""
+    if not SUITES_DIR.is_dir():
+        return []
+    return sorted(p.name for p in SUITES_DIR.iterdir() if (p / "assignment.toml").is_file())
+
+
+def load_assignment(name: str, course_dir: Path | None = None, **limit_overrides) -> Assignment:
+    """Read ``autograder/suites/<name>/assignment.toml``, the one place an
+    assignment declares its artifacts and limits.
+
+    ``limit_overrides`` (for example ``cell_timeout=30`` from the command line)
+    replace the declared limits; ``None`` values are ignored.
+    """
+    course_dir = Path(course_dir).resolve() if course_dir else default_course_dir()
+    config_path = SUITES_DIR / name / "assignment.toml"
+    if not config_path.is_file():
+        known = ", ".join(known_assignments()) or "none"
+        raise CourseError(
+            f"No hidden suite for assignment {name!r}: {config_path} does not exist. "
+            f"Known assignments: {known}. Hidden suites exist only in the instructor's "
+            "checkout of the kit, not in the student wheel."
+        )
+    try:
+        config = tomllib.loads(config_path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise CourseError(f"{config_path} is not valid TOML: {exc}") from exc
+
+    artifacts = dict(config.get("artifacts", {}))
+    for variable, kind in artifacts.items():
+        if kind not in ARTIFACT_KINDS:
+            raise CourseError(
+                f"{config_path}: artifact {variable!r} has kind {kind!r}; "
+                f"use one of {', '.join(ARTIFACT_KINDS)}."
+            )
+    declared = config.get("limits", {})
+    unknown = set(declared) - set(Limits.__dataclass_fields__)
+    if unknown:
+        raise CourseError(
+            f"{config_path}: unknown limit(s) {', '.join(sorted(unknown))}; "
+            f"known limits are {', '.join(Limits.__dataclass_fields__)}."
+        )
+    overrides = {k: v for k, v in limit_overrides.items() if v is not None}
+    assignment = Assignment(
+        name=name,
+        course_dir=course_dir,
+        artifacts=artifacts,
+        limits=Limits(**{**declared, **overrides}),
+    )
+    for required in (assignment.source_notebook, assignment.release_notebook):
+        if not required.is_file():
+            raise CourseError(
+                f"Assignment {name!r} is incomplete: {required} does not exist. "
+                "Run `nbgrader generate_assignment` in the course directory to "
+                "produce the release from solutions/."
+            )
+    return assignment

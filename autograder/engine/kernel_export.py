@@ -1,0 +1,65 @@
+"""Code that runs inside the student's kernel after the notebook, to save the
+artifacts an assignment declares.
+
+This module is sent to the kernel as source text, so it imports nothing from
+the kit and defines one function. Whatever it writes is untrusted input for
+the evaluation stage, which loads it with safe loaders in its own process.
+"""
+
+
+def _autograder_export_artifacts(namespace, artifacts, outdir):
+    """Save each declared variable of ``namespace`` into ``outdir``.
+
+    ``artifacts`` maps variable names to kinds (``model``, ``history``,
+    ``array``). Writes ``export_log.json`` with, per name, ``status``
+    (``saved``, ``missing``, ``invalid``) and a ``message`` for the student.
+    """
+    import json
+    import os
+
+    import numpy as np
+
+    log = {}
+
+    def save_model(name, value):
+        import keras
+
+        if not isinstance(value, keras.Model):
+            return f"`{name}` should be a Keras model, but it is a {type(value).__name__}."
+        value.save(os.path.join(outdir, name + ".keras"))
+
+    def save_history(name, value):
+        data = getattr(value, "history", value)
+        if not isinstance(data, dict) or not data:
+            return (
+                f"`{name}` should be the History object that model.fit() returns, "
+                f"but it is a {type(value).__name__}."
+            )
+        clean = {str(k): [float(v) for v in np.ravel(vals)] for k, vals in data.items()}
+        with open(os.path.join(outdir, name + ".history.json"), "w") as f:
+            json.dump(clean, f)
+
+    def save_array(name, value):
+        array = np.asarray(value)
+        if array.dtype == object:
+            return f"`{name}` should be a numeric array, but it holds Python objects."
+        np.save(os.path.join(outdir, name + ".npy"), array, allow_pickle=False)
+
+    savers = {"model": save_model, "history": save_history, "array": save_array}
+    os.makedirs(outdir, exist_ok=True)
+    for name, kind in artifacts.items():
+        if name not in namespace:
+            log[name] = {
+                "status": "missing",
+                "message": f"Your notebook does not define `{name}`, so this part was not graded.",
+            }
+            continue
+        try:
+            problem = savers[kind](name, namespace[name])
+        except Exception as exc:  # the student's object, anything can go wrong
+            problem = f"`{name}` could not be saved: {type(exc).__name__}: {exc}"
+        log[name] = (
+            {"status": "invalid", "message": problem} if problem else {"status": "saved"}
+        )
+    with open(os.path.join(outdir, "export_log.json"), "w") as f:
+        json.dump(log, f)

@@ -1,0 +1,73 @@
+"""Run hidden-suite checks from nbgrader's autograded test cells.
+
+The instructor's source notebook ends each graded cell with a hidden region
+that calls :func:`check`. Under ``nbgrader autograde`` the call exports the
+kernel's artifacts, runs the same hidden suite as ``autograder grade`` in a
+separate process, and turns one check's result into what nbgrader reads:
+the points as the cell's value (nbgrader's partial credit), or an error
+carrying the check's message when it earns nothing.
+
+This path runs inside the student's kernel, so a determined student can
+interfere with it; ``autograder grade`` is the path to trust (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+from autograder.course import load_assignment
+from autograder.engine.evaluate import run_suite
+from autograder.engine.kernel_export import _autograder_export_artifacts
+from autograder.results import Status
+
+_reports: dict[str, dict] = {}
+
+
+class CheckNotPassed(Exception):
+    """Raised in a graded cell so that nbgrader awards it no points."""
+
+
+def _digest(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(directory.iterdir()):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def check(assignment_name: str, check_name: str, namespace: dict) -> float:
+    """Points earned by ``check_name`` for the work in ``namespace``.
+
+    The whole suite runs once per distinct set of artifacts, so several graded
+    cells after the same work cost one evaluation.
+    """
+    assignment = load_assignment(assignment_name)
+    workdir = Path(tempfile.mkdtemp(prefix="autograder-nbgrader-"))
+    artifacts_dir = workdir / "artifacts"
+    with warnings.catch_warnings():
+        # nbgrader gives a graded cell 0 points if it writes to stderr.
+        warnings.simplefilter("ignore")
+        _autograder_export_artifacts(namespace, assignment.artifacts, str(artifacts_dir))
+    try:
+        key = f"{assignment_name}:{_digest(artifacts_dir)}"
+        if key not in _reports:
+            results = run_suite(
+                assignment.suite_dir, artifacts_dir, workdir / "report.json",
+                timeout=assignment.limits.evaluation_timeout,
+            )
+            _reports[key] = {r.name: r for r in results}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result = _reports[key].get(check_name)
+    if result is None:
+        raise LookupError(f"The hidden suite of {assignment_name!r} has no check {check_name!r}.")
+    if result.score > 0:
+        if result.output:
+            print(result.output)
+        return result.score
+    label = "not attempted" if result.status is Status.NOT_ATTEMPTED else result.status.value
+    raise CheckNotPassed(f"{check_name} ({label}): {result.output}")

@@ -1,0 +1,69 @@
+"""Grading results: check result -> grading result, each with ``to_dict()``."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+
+
+class Status(str, enum.Enum):
+    """How a check ended. Distinct outcomes, so feedback can say which."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    """The work was checked and is wrong (possibly with partial credit)."""
+    ERROR = "error"
+    """The check could not judge the work: something raised unexpectedly."""
+    NOT_ATTEMPTED = "not-attempted"
+    """What the check needs was never produced by the notebook."""
+
+
+@dataclass
+class CheckResult:
+    name: str
+    score: float
+    max_score: float
+    status: Status
+    output: str = ""
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CheckResult":
+        return cls(**{**data, "status": Status(data["status"])})
+
+
+@dataclass
+class GradingResult:
+    assignment: str
+    submission: str
+    tests: list[CheckResult] = field(default_factory=list)
+    execution_time: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage: prepare, kernel_start, execute, export, evaluate."""
+    notes: list[str] = field(default_factory=list)
+    """Things the student should know that no single check owns."""
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.score for t in self.tests), 4)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(t.max_score for t in self.tests), 4)
+
+    def to_dict(self) -> dict:
+        return {
+            "assignment": self.assignment,
+            "submission": self.submission,
+            "score": self.score,
+            "max_score": self.max_score,
+            "execution_time": round(self.execution_time, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "notes": list(self.notes),
+            "tests": [t.to_dict() for t in self.tests],
+        }

@@ -1,0 +1,175 @@
+"""The pytest plugin every hidden suite runs under.
+
+It adds what a suite needs and pytest lacks: points per check (the
+``points`` marker), the student's exported artifacts as fixtures, and a JSON
+report of one :class:`~autograder.results.CheckResult` per check. The engine
+loads it with ``-p autograder.suite_plugin``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder.checks import NotAttempted, PartialCredit
+from autograder.results import CheckResult, Status
+
+ARTIFACTS_OPTION = "artifacts_dir"
+REPORT_OPTION = "grading_report"
+MAX_MESSAGE = 2000
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("autograder", "hidden-suite grading")
+    group.addoption(
+        "--artifacts-dir",
+        dest=ARTIFACTS_OPTION,
+        help="directory of the artifacts the student's kernel exported",
+    )
+    group.addoption(
+        "--grading-report",
+        dest=REPORT_OPTION,
+        help="write one JSON result per check to this file",
+    )
+    parser.addini(ARTIFACTS_OPTION, "default for --artifacts-dir")
+    parser.addini(REPORT_OPTION, "default for --grading-report")
+
+
+def _setting(config, name):
+    return config.getoption(name) or config.getini(name) or None
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "points(n): the check is worth n points (default 1)"
+    )
+    config.stash[_results_key] = []
+
+
+_results_key = pytest.StashKey[list]()
+
+
+def _teaching_message(excinfo) -> str:
+    """The message an author wrote, without pytest's rewritten-assert detail
+    (which would quote the hidden suite's source)."""
+    exc = excinfo.value
+    if isinstance(exc, PartialCredit):
+        return exc.message
+    if isinstance(exc, (AssertionError, NotAttempted)):
+        message = str(exc).split("\nassert ")[0].strip()
+        return message or "This check failed."
+    if isinstance(exc, pytest.fail.Exception):
+        return str(exc)
+    return f"The check could not run on your work: {type(exc).__name__}: {exc}"
+
+
+def _classify(excinfo) -> Status:
+    if excinfo.errisinstance(NotAttempted):
+        return Status.NOT_ATTEMPTED
+    if excinfo.errisinstance((AssertionError, PartialCredit, pytest.fail.Exception)):
+        return Status.FAIL
+    return Status.ERROR
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" or (report.when == "setup" and report.failed):
+        marker = item.get_closest_marker("points")
+        points = float(marker.args[0]) if marker else 1.0
+        doc = (item.function.__doc__ or "").strip().splitlines()
+        if report.passed:
+            result = CheckResult(item.name, points, points, Status.PASS)
+        else:
+            status = _classify(call.excinfo)
+            fraction = (
+                call.excinfo.value.fraction if call.excinfo.errisinstance(PartialCredit) else 0.0
+            )
+            result = CheckResult(
+                item.name,
+                round(points * fraction, 4),
+                points,
+                status,
+                output=_teaching_message(call.excinfo)[:MAX_MESSAGE],
+            )
+        result.description = doc[0] if doc else ""
+        item.config.stash[_results_key].append(result)
+    return report
+
+
+def pytest_sessionfinish(session):
+    path = _setting(session.config, REPORT_OPTION)
+    if path:
+        results = [r.to_dict() for r in session.config.stash[_results_key]]
+        Path(path).write_text(json.dumps({"tests": results}, indent=2))
+
+
+class Artifacts:
+    """Read-only access to what the student's kernel exported.
+
+    Everything is loaded in this (trusted) process with safe loaders: models
+    with ``safe_mode=True``, arrays without pickle, history as plain JSON.
+    A missing artifact raises :class:`NotAttempted`.
+    """
+
+    def __init__(self, directory: Path | None):
+        self.directory = Path(directory) if directory else None
+        self._cache: dict[str, object] = {}
+        log_path = self.directory / "export_log.json" if self.directory else None
+        try:
+            self._log = json.loads(log_path.read_text()) if log_path else {}
+        except (OSError, ValueError):
+            self._log = {}
+
+    def _path(self, name: str, suffix: str) -> Path:
+        path = self.directory / f"{name}{suffix}" if self.directory else None
+        if path is None or not path.is_file():
+            why = str(self._log.get(name, {}).get("message", ""))[:500]
+            raise NotAttempted(
+                why or f"Your notebook does not define `{name}`, so this part was not graded."
+            )
+        return path
+
+    def _cached(self, key, load):
+        if key not in self._cache:
+            self._cache[key] = load()
+        return self._cache[key]
+
+    def model(self, name: str = "model"):
+        def load():
+            import keras
+
+            path = self._path(name, ".keras")
+            try:
+                return keras.saving.load_model(path, safe_mode=True, compile=False)
+            except Exception as exc:
+                raise AssertionError(
+                    f"Your `{name}` could not be loaded safely ({type(exc).__name__}: "
+                    f"{str(exc)[:300]}). Build it from standard Keras layers only: "
+                    "Lambda layers and custom classes are refused by safe loading."
+                ) from None
+
+        return self._cached(("model", name), load)
+
+    def history(self, name: str = "history") -> dict[str, list[float]]:
+        def load():
+            data = json.loads(self._path(name, ".history.json").read_text())
+            if not isinstance(data, dict):
+                raise AssertionError(f"`{name}` should be the History that model.fit() returns.")
+            return {str(k): [float(v) for v in vals] for k, vals in data.items()}
+
+        return self._cached(("history", name), load)
+
+    def array(self, name: str) -> np.ndarray:
+        return self._cached(
+            ("array", name), lambda: np.load(self._path(name, ".npy"), allow_pickle=False)
+        )
+
+
+@pytest.fixture(scope="session")
+def artifacts(request) -> Artifacts:
+    """The student's exported artifacts (see :class:`Artifacts`)."""
+    return Artifacts(_setting(request.config, ARTIFACTS_OPTION))
