@@ -1,0 +1,175 @@
+"""linear_grading graded end to end: the reference, the blank release, wrong
+answers and tampered notebooks, through the real engine and a real kernel."""
+
+import subprocess
+import sys
+
+import pytest
+
+from autograder.results import Status
+from conftest import REPO, by_name, make_submission
+
+pytestmark = pytest.mark.slow
+
+A = "linear_grading"
+SOLUTION = REPO / "solutions" / A / f"{A}.ipynb"
+BLANK = REPO / "assignments" / A / f"{A}.ipynb"
+POINTS = {
+    "test_data_summary": 1,
+    "test_model_is_linear": 2,
+    "test_input_output_shapes_and_parameters": 1,
+    "test_training_loss": 2,
+    "test_rounded_grade_accuracy": 3,
+    "test_weights_make_sense": 1,
+}
+
+SUMMARY = "x_mean = x.mean(axis=0)\nx_min = x.min(axis=0)\nx_max = x.max(axis=0)"
+LINEAR = "model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])"
+TRAIN = (
+    "model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.003), loss='mse')\n"
+    "history = model.fit(x, y, epochs={epochs}, batch_size=16, verbose=0)"
+)
+# Least-squares weights with the bias shifted by +0.35: rounded accuracy 0.618
+# and MSE 0.293 on grading.npz, whatever the seed.
+HAND_SET_WEIGHTS = (
+    "model.compile(optimizer='sgd', loss='mse')\n"
+    "model.set_weights([np.array([[0.2302], [0.1429], [0.1832]]), np.array([-1.1824])])\n"
+    "history = model.fit(x[:0], y[:0], epochs=1, verbose=0)"
+)
+
+
+def wrong(tmp_path_factory, name, answers, **kw):
+    return make_submission(tmp_path_factory.mktemp(name) / f"{A}.ipynb", A, answers, **kw)
+
+
+def failing(result):
+    return {t.name for t in result.tests if t.status is not Status.PASS}
+
+
+@pytest.fixture(scope="module")
+def reference_json(tmp_path_factory):
+    """The reference solution graded by the real command line."""
+    out = tmp_path_factory.mktemp("reference") / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "grade", str(SOLUTION),
+         "--assignment", A, "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return out, completed.stdout
+
+
+def test_reference_solution_scores_full_marks_through_the_cli(reference_json, read_json):
+    path, stdout = reference_json
+    results = read_json(path)
+    assert results["score"] == results["max_score"] == sum(POINTS.values())
+    assert {t["name"]: t["max_score"] for t in results["tests"]} == POINTS
+    assert all(t["status"] == "pass" for t in results["tests"])
+    assert results["execution_time"] > 0
+    assert "score 10/10" in stdout
+
+
+def test_blank_release_scores_zero_with_every_check_not_attempted(grade):
+    result = grade(BLANK, A)
+    assert result.score == 0 and result.max_score == sum(POINTS.values())
+    assert {t.status for t in result.tests} == {Status.NOT_ATTEMPTED}
+    assert "does not define `model`" in by_name(result)["test_model_is_linear"].output
+    assert any("NotImplementedError" in note for note in result.notes)
+
+
+def test_hidden_layer_loses_the_linearity_points(grade, tmp_path_factory):
+    nb = wrong(tmp_path_factory, "hidden_layer", {
+        "summary": SUMMARY,
+        "build_model": "model = keras.Sequential([keras.Input(shape=(3,)), "
+                       "keras.layers.Dense(8, activation='relu'), keras.layers.Dense(1)])",
+        "train": TRAIN.format(epochs=1),
+    })
+    result = grade(nb, A)
+    checks = by_name(result)
+    assert {"test_model_is_linear", "test_input_output_shapes_and_parameters",
+            "test_weights_make_sense"} <= failing(result)
+    assert "2 layers with weights" in checks["test_model_is_linear"].output
+    assert "41 parameters" in checks["test_input_output_shapes_and_parameters"].output
+    assert result.score == sum(t.score for t in result.tests)
+    assert checks["test_data_summary"].status is Status.PASS
+
+
+def test_untrained_model_fails_loss_and_accuracy(grade, tmp_path_factory):
+    nb = wrong(tmp_path_factory, "untrained", {
+        "summary": SUMMARY,
+        "build_model": LINEAR,
+        "train": "model.compile(optimizer='sgd', loss='mse')\nhistory = None",
+    })
+    result = grade(nb, A)
+    checks = by_name(result)
+    assert checks["test_model_is_linear"].status is Status.PASS
+    assert checks["test_input_output_shapes_and_parameters"].status is Status.PASS
+    assert checks["test_training_loss"].status is Status.FAIL
+    assert "Train for more epochs" in checks["test_training_loss"].output
+    assert checks["test_rounded_grade_accuracy"].score == 0
+    assert result.score == sum(POINTS[n] for n, t in checks.items() if t.status is Status.PASS)
+
+
+def test_model_on_the_wrong_input_shape_fails_every_check_that_needs_predictions(grade, tmp_path_factory):
+    nb = wrong(tmp_path_factory, "wrong_input", {
+        "summary": SUMMARY,
+        "build_model": "model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])",
+        "train": TRAIN.format(epochs=1).replace("fit(x,", "fit(x[:, :2],"),
+    })
+    result = grade(nb, A)
+    assert failing(result) == {
+        "test_input_output_shapes_and_parameters", "test_training_loss",
+        "test_rounded_grade_accuracy", "test_weights_make_sense",
+    }
+    assert result.score == POINTS["test_data_summary"] + POINTS["test_model_is_linear"]
+    message = by_name(result)["test_training_loss"].output
+    assert "built for inputs of shape (None, 2)" in message
+
+
+def test_partial_accuracy_earns_half_the_accuracy_points(grade, tmp_path_factory):
+    nb = wrong(tmp_path_factory, "partial", {
+        "summary": SUMMARY, "build_model": LINEAR, "train": HAND_SET_WEIGHTS,
+    })
+    result = grade(nb, A)
+    accuracy = by_name(result)["test_rounded_grade_accuracy"]
+    assert accuracy.status is Status.FAIL and accuracy.score == 1.5
+    assert "61.8%" in accuracy.output
+    assert failing(result) == {"test_training_loss", "test_rounded_grade_accuracy"}
+    assert result.score == 6.5
+
+
+def test_edited_and_deleted_test_cells_are_replaced_by_the_instructors(grade, tmp_path_factory):
+    answers = {"summary": SUMMARY, "build_model": LINEAR, "train": TRAIN.format(epochs=1)}
+
+    def tamper(notebook):
+        by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in notebook.cells}
+        # Fake the data: perfect grades become trivially learnable.
+        by_id["setup"].source = "import numpy as np\nimport keras\nx = np.zeros((10, 3)); y = np.zeros((10, 1))"
+        by_id["model_selfcheck"].source = "pass"
+        notebook.cells.remove(by_id["loss_hidden"])
+        notebook.cells.remove(by_id["summary_selfcheck"])
+
+    result = grade(wrong(tmp_path_factory, "tampered", answers, edit=tamper), A)
+    notes = " ".join(result.notes)
+    assert "'setup' was edited" in notes
+    assert "'loss_hidden' was deleted" in notes
+    # Trained one epoch on the real data, not the faked zeros: the summary
+    # matches the real grading.npz because the instructor's set-up cell ran.
+    assert by_name(result)["test_data_summary"].status is Status.PASS
+    assert {t.name for t in result.tests} == set(POINTS)
+
+
+def test_unreadable_submission_is_graded_zero_with_a_message(tmp_path, read_json):
+    bad = tmp_path / "broken.ipynb"
+    bad.write_text("{ not json")
+    out = tmp_path / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "grade", str(bad), "--assignment", A,
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "not valid notebook JSON" in completed.stdout
+    results = read_json(out)
+    assert results["score"] == 0
+    assert {t["status"] for t in results["tests"]} == {"not-attempted"}
