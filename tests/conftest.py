@@ -4,6 +4,8 @@ and grade them with the real engine."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -53,3 +55,43 @@ def grade(tmp_path_factory):
 @pytest.fixture(scope="session")
 def read_json():
     return lambda path: json.loads(Path(path).read_text())
+
+
+def grade_with_cli(notebook: Path, assignment: str, out: Path) -> subprocess.CompletedProcess:
+    """Run the real ``autograder grade`` command in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "grade", str(notebook),
+         "--assignment", assignment, "--json", str(out)],
+        capture_output=True, text=True, timeout=900,
+    )
+
+
+LINEAR_SUMMARY = "x_mean = x.mean(axis=0)\nx_min = x.min(axis=0)\nx_max = x.max(axis=0)"
+LINEAR_MODEL = "model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])"
+# Least-squares weights with the bias shifted by +0.35: rounded accuracy 0.618
+# and MSE 0.293 on grading.npz, whatever the seed: half the accuracy points.
+LINEAR_HAND_SET_WEIGHTS = (
+    "model.compile(optimizer='sgd', loss='mse')\n"
+    "model.set_weights([np.array([[0.2302], [0.1429], [0.1832]]), np.array([-1.1824])])\n"
+    "history = model.fit(x[:0], y[:0], epochs=1, verbose=0)"
+)
+
+
+@pytest.fixture(scope="session")
+def linear_reference_cli(tmp_path_factory):
+    """The linear_grading reference solution graded once by the real CLI:
+    (results.json path, stdout)."""
+    out = tmp_path_factory.mktemp("linear_reference") / "results.json"
+    solution = REPO / "solutions" / "linear_grading" / "linear_grading.ipynb"
+    completed = grade_with_cli(solution, "linear_grading", out)
+    assert completed.returncode == 0, completed.stderr
+    return out, completed.stdout
+
+
+@pytest.fixture(scope="session")
+def linear_partial_submission(tmp_path_factory):
+    """A linear_grading submission that earns partial credit (6.5 of 10)."""
+    path = tmp_path_factory.mktemp("linear_partial") / "linear_grading.ipynb"
+    return make_submission(path, "linear_grading", {
+        "summary": LINEAR_SUMMARY, "build_model": LINEAR_MODEL, "train": LINEAR_HAND_SET_WEIGHTS,
+    })

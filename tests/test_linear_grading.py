@@ -1,13 +1,17 @@
 """linear_grading graded end to end: the reference, the blank release, wrong
 answers and tampered notebooks, through the real engine and a real kernel."""
 
-import subprocess
-import sys
-
 import pytest
 
 from autograder.results import Status
-from conftest import REPO, by_name, make_submission
+from conftest import (
+    LINEAR_MODEL as LINEAR,
+    LINEAR_SUMMARY as SUMMARY,
+    REPO,
+    by_name,
+    grade_with_cli,
+    make_submission,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -23,18 +27,9 @@ POINTS = {
     "test_weights_make_sense": 1,
 }
 
-SUMMARY = "x_mean = x.mean(axis=0)\nx_min = x.min(axis=0)\nx_max = x.max(axis=0)"
-LINEAR = "model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])"
 TRAIN = (
     "model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.003), loss='mse')\n"
     "history = model.fit(x, y, epochs={epochs}, batch_size=16, verbose=0)"
-)
-# Least-squares weights with the bias shifted by +0.35: rounded accuracy 0.618
-# and MSE 0.293 on grading.npz, whatever the seed.
-HAND_SET_WEIGHTS = (
-    "model.compile(optimizer='sgd', loss='mse')\n"
-    "model.set_weights([np.array([[0.2302], [0.1429], [0.1832]]), np.array([-1.1824])])\n"
-    "history = model.fit(x[:0], y[:0], epochs=1, verbose=0)"
 )
 
 
@@ -46,21 +41,8 @@ def failing(result):
     return {t.name for t in result.tests if t.status is not Status.PASS}
 
 
-@pytest.fixture(scope="module")
-def reference_json(tmp_path_factory):
-    """The reference solution graded by the real command line."""
-    out = tmp_path_factory.mktemp("reference") / "results.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "autograder.cli", "grade", str(SOLUTION),
-         "--assignment", A, "--json", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return out, completed.stdout
-
-
-def test_reference_solution_scores_full_marks_through_the_cli(reference_json, read_json):
-    path, stdout = reference_json
+def test_reference_solution_scores_full_marks_through_the_cli(linear_reference_cli, read_json):
+    path, stdout = linear_reference_cli
     results = read_json(path)
     assert results["score"] == results["max_score"] == sum(POINTS.values())
     assert {t["name"]: t["max_score"] for t in results["tests"]} == POINTS
@@ -126,11 +108,8 @@ def test_model_on_the_wrong_input_shape_fails_every_check_that_needs_predictions
     assert "built for inputs of shape (None, 2)" in message
 
 
-def test_partial_accuracy_earns_half_the_accuracy_points(grade, tmp_path_factory):
-    nb = wrong(tmp_path_factory, "partial", {
-        "summary": SUMMARY, "build_model": LINEAR, "train": HAND_SET_WEIGHTS,
-    })
-    result = grade(nb, A)
+def test_partial_accuracy_earns_half_the_accuracy_points(grade, linear_partial_submission):
+    result = grade(linear_partial_submission, A)
     accuracy = by_name(result)["test_rounded_grade_accuracy"]
     assert accuracy.status is Status.FAIL and accuracy.score == 1.5
     assert "61.8%" in accuracy.output
@@ -163,11 +142,7 @@ def test_unreadable_submission_is_graded_zero_with_a_message(tmp_path, read_json
     bad = tmp_path / "broken.ipynb"
     bad.write_text("{ not json")
     out = tmp_path / "results.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "autograder.cli", "grade", str(bad), "--assignment", A,
-         "--json", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )
+    completed = grade_with_cli(bad, A, out)
     assert completed.returncode == 0, completed.stderr
     assert "not valid notebook JSON" in completed.stdout
     results = read_json(out)
