@@ -1,0 +1,33 @@
+"""The command line: exit codes and messages when grading cannot run."""
+
+import pytest
+
+from autograder import cli, course
+
+
+def test_unknown_assignment_exits_2_naming_the_known_ones(tmp_path, capsys):
+    notebook = tmp_path / "hw.ipynb"
+    notebook.write_text("{}")
+    assert cli.main(["grade", str(notebook), "--assignment", "no_such_hw"]) == 2
+    err = capsys.readouterr().err
+    assert "No hidden suite for assignment 'no_such_hw'" in err
+    assert "linear_grading" in err
+
+
+def test_list_prints_the_assignments_with_hidden_suites(capsys):
+    assert cli.main(["list"]) == 0
+    assert "linear_grading" in capsys.readouterr().out.split()
+
+
+def test_missing_release_tells_the_instructor_to_generate_it(tmp_path):
+    with pytest.raises(course.CourseError, match="nbgrader generate_assignment"):
+        course.load_assignment("linear_grading", course_dir=tmp_path)
+
+
+def test_limits_are_declared_per_assignment_and_overridable():
+    declared = course.load_assignment("linear_grading")
+    assert declared.limits.cell_timeout == 120
+    assert declared.artifacts["model"] == "model"
+    overridden = course.load_assignment("linear_grading", cell_timeout=5, evaluation_timeout=None)
+    assert overridden.limits.cell_timeout == 5
+    assert overridden.limits.evaluation_timeout == declared.limits.evaluation_timeout
