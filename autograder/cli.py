@@ -13,6 +13,7 @@ from pathlib import Path
 from autograder import __version__
 from autograder.course import CourseError, known_assignments, load_assignment
 from autograder.engine.evaluate import EvaluationError
+from autograder.engine.execute import KernelStartError
 from autograder.engine.grade import grade_submission
 from autograder.engine.record import summary, write_json
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             args.assignment, args.course_dir, cell_timeout=args.cell_timeout
         )
         result = grade_submission(args.submission, assignment, workdir=args.workdir)
-    except (CourseError, EvaluationError) as exc:
+    except (CourseError, EvaluationError, KernelStartError) as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
         return 2
     if args.json_path:

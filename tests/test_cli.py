@@ -31,3 +31,17 @@ def test_limits_are_declared_per_assignment_and_overridable():
     overridden = course.load_assignment("linear_grading", cell_timeout=5, evaluation_timeout=None)
     assert overridden.limits.cell_timeout == 5
     assert overridden.limits.evaluation_timeout == declared.limits.evaluation_timeout
+
+
+def test_a_kernel_that_cannot_start_exits_2_with_a_message(tmp_path, monkeypatch, capsys):
+    # A real but broken kernelspec named python3, found first on JUPYTER_PATH.
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        '{"argv": ["/bin/false", "{connection_file}"], "display_name": "broken", "language": "python"}'
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    release = course.load_assignment("linear_grading").release_notebook
+    code = cli.main(["grade", str(release), "--assignment", "linear_grading"])
+    assert code == 2
+    assert "Could not start a python3 Jupyter kernel" in capsys.readouterr().err

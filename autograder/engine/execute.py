@@ -19,6 +19,10 @@ from autograder.engine.prepare import grade_id
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
 
 
+class KernelStartError(Exception):
+    """No kernel could be started: a problem of the grading machine, not the submission."""
+
+
 @dataclass
 class Execution:
     """What happened when the notebook ran."""
@@ -59,28 +63,45 @@ def run(notebook, workdir: Path, limits: Limits, final_cell=None) -> Execution:
     started = time.perf_counter()
     # The kernel's own stdout/stderr (not cell outputs) go to a log beside the
     # executed notebook rather than onto the grader's terminal.
-    with open(workdir / "kernel.log", "wb") as kernel_log, client.setup_kernel(
-        env={**os.environ, **KERNEL_ENV}, stdout=kernel_log, stderr=kernel_log
-    ):
-        execution.timings["kernel_start"] = time.perf_counter() - started
-        started = time.perf_counter()
+    with open(workdir / "kernel.log", "wb") as kernel_log:
         try:
-            for index, cell in enumerate(notebook.cells):
-                client.execute_cell(cell, index)
-                note = _error_note(cell, index, limits) if cell.cell_type == "code" else None
-                if note:
-                    execution.notes.append(note)
-            execution.timings["execute"] = time.perf_counter() - started
-            if final_cell is not None:
-                started = time.perf_counter()
-                notebook.cells.append(final_cell)
-                client.execute_cell(final_cell, len(notebook.cells) - 1)
-                execution.timings["export"] = time.perf_counter() - started
-        except DeadKernelError:
-            execution.kernel_died = True
-            execution.notes.append(
-                "The kernel died while running your notebook (for example os._exit, a "
-                "crash in native code or running out of memory); later cells did not run."
+            client.km = client.create_kernel_manager()
+            client.start_new_kernel(
+                env={**os.environ, **KERNEL_ENV}, stdout=kernel_log, stderr=kernel_log
             )
+            client.start_new_kernel_client()
+        except Exception as exc:
+            if client.km is not None and client.km.has_kernel:
+                client.km.shutdown_kernel(now=True)
+            raise KernelStartError(
+                f"Could not start a python3 Jupyter kernel within {limits.startup_timeout} s "
+                f"({type(exc).__name__}: {exc}). Check that ipykernel is installed in the "
+                "grader's environment; the kernel's log is in " + str(workdir / "kernel.log")
+            ) from exc
+        execution.timings["kernel_start"] = time.perf_counter() - started
+        with client.setup_kernel():
+            _run_cells(client, notebook, limits, final_cell, execution)
     nbformat.write(notebook, workdir / "executed.ipynb")
     return execution
+
+
+def _run_cells(client, notebook, limits: Limits, final_cell, execution: Execution) -> None:
+    started = time.perf_counter()
+    try:
+        for index, cell in enumerate(notebook.cells):
+            client.execute_cell(cell, index)
+            note = _error_note(cell, index, limits) if cell.cell_type == "code" else None
+            if note:
+                execution.notes.append(note)
+        execution.timings["execute"] = time.perf_counter() - started
+        if final_cell is not None:
+            started = time.perf_counter()
+            notebook.cells.append(final_cell)
+            client.execute_cell(final_cell, len(notebook.cells) - 1)
+            execution.timings["export"] = time.perf_counter() - started
+    except DeadKernelError:
+        execution.kernel_died = True
+        execution.notes.append(
+            "The kernel died while running your notebook (for example os._exit, a "
+            "crash in native code or running out of memory); later cells did not run."
+        )
