@@ -76,13 +76,13 @@ def predict(model, x, *, what: str = "the data", batch_size: int = 1024) -> np.n
     with a message saying what shape it expected and what it was given."""
     try:
         return np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
-    except Exception as exc:  # any Keras/TF error means the shapes do not fit
+    except Exception as exc:  # the model cannot take x: usually the shapes do not fit
         expected = declared_input_shape(model)
+        built_for = f": it was built for inputs of shape {expected}." if expected else "."
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
         raise AssertionError(
-            f"Your model could not make predictions on {what} of shape "
-            f"{tuple(x.shape)}"
-            + (f": it was built for inputs of shape {expected}." if expected else ".")
-            + f" ({type(exc).__name__})"
+            f"Your model could not make predictions on {what} of shape {tuple(x.shape)}"
+            f"{built_for} ({type(exc).__name__}: {first_line})"
         ) from None
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from autograder import __version__
 from autograder.course import CourseError, known_assignments, load_assignment
+from autograder.engine import sandbox
 from autograder.engine.evaluate import EvaluationError
 from autograder.engine.execute import KernelStartError
 from autograder.engine.grade import grade_submission
@@ -31,7 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--json", type=Path, dest="json_path", help="write results to this JSON file")
     grade.add_argument("--course-dir", type=Path, help="nbgrader course directory (default: this checkout)")
     grade.add_argument("--workdir", type=Path, help="keep the executed notebook and artifacts here")
-    grade.add_argument("--cell-timeout", type=int, help="seconds per cell (overrides assignment.toml)")
+    grade.add_argument("--sandbox", choices=sandbox.MODES, default="auto",
+                       help="confine the student's kernel: bwrap, none, or auto (bwrap where it works)")
+    limits = grade.add_argument_group("limits (override the assignment's assignment.toml)")
+    limits.add_argument("--cell-timeout", type=int, help="seconds one cell may run")
+    limits.add_argument("--notebook-timeout", type=int, help="seconds the whole notebook may run")
+    limits.add_argument("--memory-gib", type=float, help="memory of the kernel and its children, GiB")
+    limits.add_argument("--max-processes", type=int, help="processes the kernel may have at once")
+    limits.add_argument("--max-output-mib", type=float, help="total cell output kept, MiB")
 
     commands.add_parser("list", help="list the assignments that have hidden suites")
     return parser
@@ -44,12 +52,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         assignment = load_assignment(
-            args.assignment, args.course_dir, cell_timeout=args.cell_timeout
+            args.assignment, args.course_dir,
+            cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+            memory_gib=args.memory_gib, max_processes=args.max_processes,
+            max_output_mib=args.max_output_mib,
         )
-        result = grade_submission(args.submission, assignment, workdir=args.workdir)
-    except (CourseError, EvaluationError, KernelStartError) as exc:
+        result = grade_submission(
+            args.submission, assignment, workdir=args.workdir, sandbox_mode=args.sandbox
+        )
+    except (CourseError, EvaluationError, KernelStartError, sandbox.SandboxError) as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
         return 2
+    for note in result.notes:
+        if note.startswith("WARNING"):
+            print(note, file=sys.stderr)
     if args.json_path:
         write_json(result, args.json_path)
     print(summary(result))

@@ -36,10 +36,18 @@ class Limits:
 
     cell_timeout: int = 120
     """Seconds one notebook cell may run before it is interrupted."""
+    notebook_timeout: int = 900
+    """Seconds the whole notebook may run; cells after that are not run."""
     startup_timeout: int = 60
     """Seconds the kernel may take to start."""
     evaluation_timeout: int = 600
     """Seconds the hidden suite may take on the exported artifacts."""
+    memory_gib: float = 6.0
+    """Resident memory of the kernel and its children; above it the kernel is stopped."""
+    max_processes: int = 64
+    """Processes the kernel may have at once (a fork bomb is stopped)."""
+    max_output_mib: float = 16.0
+    """Cell output the kernel may produce in total; the rest is dropped."""
 
 
 @dataclass(frozen=True)

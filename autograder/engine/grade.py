@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from autograder.course import Assignment
-from autograder.engine import evaluate, execute, export, prepare
+from autograder.course import PACKAGE_DIR, SUITES_DIR, Assignment
+from autograder.engine import evaluate, execute, export, prepare, sandbox
 from autograder.results import CheckResult, GradingResult, Status
 
 
@@ -32,16 +33,36 @@ def _unreadable_result(assignment: Assignment, submission: Path, reason: str, st
     return placeholder
 
 
-def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path | None = None) -> GradingResult:
+def hidden_paths(assignment: Assignment, submission: Path) -> list[Path]:
+    """What a sandboxed kernel must not see: hidden suites, solutions, the
+    course's history and records, and the folder of submissions this one came
+    from (unless that folder also holds the kit or Python itself)."""
+    course = assignment.course_dir
+    paths = [SUITES_DIR, course / "solutions", course / ".git", course / "gradebook.db",
+             course / "submitted", course / "autograded", course / "feedback"]
+    folder = submission.resolve().parent
+    needed = [PACKAGE_DIR, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
+    if any(p == folder or folder in p.parents for p in needed):
+        paths.append(submission.resolve())
+    else:
+        paths.append(folder)
+    return paths
+
+
+def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path | None = None,
+                     sandbox_mode: str = "auto") -> GradingResult:
     """Grade ``submission`` against ``assignment``'s hidden suite.
 
     Runs the five stages in order. ``workdir`` keeps the executed notebook and
     the exported artifacts for inspection; by default a temporary directory is
     used and removed. Raises only when grading itself cannot run
     (:class:`~autograder.engine.evaluate.EvaluationError`); anything wrong with
-    the submission is reported in the result.
+    the submission is reported in the result. ``sandbox_mode`` is ``auto``
+    (bwrap where it works), ``bwrap`` or ``none`` (see
+    :mod:`autograder.engine.sandbox`).
     """
     started = time.perf_counter()
+    mode, warning = sandbox.choose(sandbox_mode)
     submission = Path(submission)
     try:
         student_nb = prepare.read_submission(submission)
@@ -52,6 +73,8 @@ def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path 
     workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="autograder-"))
     workdir.mkdir(parents=True, exist_ok=True)
     result = GradingResult(assignment.name, str(submission))
+    if warning:
+        result.notes.append(warning)
     try:
         t = time.perf_counter()
         notebook, notes = prepare.prepare(
@@ -66,6 +89,7 @@ def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path 
         ran = execute.run(
             notebook, workdir, assignment.limits,
             final_cell=export.export_cell(assignment.artifacts, artifacts_dir),
+            sandbox_mode=mode, hidden=hidden_paths(assignment, submission),
         )
         result.timings.update(ran.timings)
         result.notes.extend(ran.notes)

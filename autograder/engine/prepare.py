@@ -111,7 +111,7 @@ def merge(source, submission, release) -> tuple[nbformat.NotebookNode, list[str]
         else:
             if gid and gid not in found:
                 notes.append(f"Cell {gid!r} was deleted from the submission; the instructor's version was restored.")
-            elif gid and found[gid].get("source") != stubs.get(gid, cell).get("source"):
+            elif gid and strip_hidden_tests(found[gid]).source != stubs.get(gid, cell).get("source"):
                 notes.append(f"Cell {gid!r} was edited; the instructor's version was used instead.")
             cells.append(strip_hidden_tests(cell))
         cells.extend(extras.get(gid, []) if gid else [])
