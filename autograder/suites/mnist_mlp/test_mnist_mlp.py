@@ -1,0 +1,180 @@
+"""Hidden checks for mnist_mlp: an MLP with a softmax output on MNIST.
+
+The suite loads MNIST itself, scales the test images to [0, 1] (x / 255, as
+the notebook instructs) and feeds them in whichever shape the model declares,
+(28, 28) or (784,). Labels may have been integers or one-hot during training:
+accuracy is the argmax of the outputs against the integer test labels.
+Thresholds come from the reference solution over five seeds: test accuracy
+0.9795-0.9814 after 10 epochs (22-26 s of CPU on two cores); an untrained
+model scores about 0.1-0.2, and one trained on raw 0-255 pixels about 0.44 on
+scaled test images but 0.92 on raw ones.
+"""
+
+import numpy as np
+import pytest
+
+from autograder.checks import (
+    declared_input_shape,
+    layer_activation,
+    partial_credit,
+    predict,
+    weighted_layers,
+)
+from autograder.datasets import mnist
+
+MAX_PARAMETERS = 300_000
+TARGET_ACCURACY = 0.975
+PARTIAL_ACCURACY = 0.95
+CHANCE_LEVEL = 0.3        # below this the model has learned next to nothing
+UNSCALED_MARGIN = 0.10    # raw pixels beat scaled ones by this much: trained unscaled
+N_TEST = 10_000
+
+
+@pytest.fixture(scope="module")
+def data():
+    _, (x_test, y_test) = mnist.load_data()
+    return x_test.astype("float32") / 255, y_test.astype("int64"), x_test.astype("float32")
+
+
+@pytest.fixture(scope="module")
+def model(artifacts):
+    return artifacts.model("model")
+
+
+def as_model_input(model, images):
+    """The images in the shape the model declares: (N, 28, 28) or (N, 784)
+    (any declared shape with 784 values per image is accepted)."""
+    shape = declared_input_shape(model)
+    if shape is not None and len(shape) > 1 and all(isinstance(d, int) for d in shape[1:]):
+        if int(np.prod(shape[1:])) == 28 * 28:
+            return images.reshape((len(images), *shape[1:]))
+    return images
+
+
+@pytest.fixture(scope="module")
+def outputs(model, data):
+    x, _, _ = data
+    out = predict(model, as_model_input(model, x), what="the 10,000 test images scaled to [0, 1]")
+    assert out.shape == (N_TEST, 10), (
+        f"For the {N_TEST:,} test images your model returns shape {out.shape}; it should return "
+        f"({N_TEST}, 10): one probability per digit. End the model with Dense(10, activation=\"softmax\")."
+    )
+    return out.astype("float64")
+
+
+def accuracy(outputs, labels):
+    return float(np.mean(np.argmax(outputs, axis=1) == labels))
+
+
+@pytest.mark.points(1)
+def test_input_and_output_shapes(model, data):
+    """The model takes (None, 28, 28) or (None, 784) and returns (None, 10)."""
+    shape = declared_input_shape(model)
+    assert shape is None or tuple(shape[1:]) in ((28, 28), (784,)), (
+        f"Your model was built for inputs of shape {shape}. Use keras.Input(shape=(28, 28)) "
+        "followed by keras.layers.Flatten(), or flatten the images yourself and use "
+        "keras.Input(shape=(784,))."
+    )
+    x, _, _ = data
+    out = predict(model, as_model_input(model, x[:2]), what="two test images")
+    assert out.shape == (2, 10), (
+        f"For 2 images your model returns shape {out.shape}, so its output is "
+        f"{(None, *out.shape[1:])}; it should be (None, 10): one output per digit. "
+        "End the model with Dense(10, activation=\"softmax\")."
+    )
+
+
+@pytest.mark.points(2)
+def test_outputs_are_probabilities(model, outputs):
+    """Every output row is non-negative and sums to 1 (a softmax output)."""
+    assert np.all(np.isfinite(outputs)), (
+        "Your model outputs NaN or infinite values: training diverged. Lower the learning rate "
+        "and check that the pixels are scaled to [0, 1]."
+    )
+    sums = outputs.sum(axis=1)
+    if outputs.min() >= -1e-6 and np.all(np.abs(sums - 1) <= 1e-3):
+        return
+    last = weighted_layers(model)[-1] if weighted_layers(model) else None
+    activation = layer_activation(last) if last is not None else None
+    if activation == "sigmoid":
+        raise AssertionError(
+            "Your output layer uses `sigmoid` over 10 classes: each output is squeezed into (0, 1) "
+            f"on its own, and your rows add up to between {sums.min():.2f} and {sums.max():.2f}. "
+            "Use `softmax` so that the outputs form a probability distribution over the digits."
+        )
+    if activation in (None, "linear"):
+        raise AssertionError(
+            "Your model outputs raw scores (logits), not probabilities: the rows have values from "
+            f"{outputs.min():.2f} to {outputs.max():.2f} and do not add up to 1. Give the output "
+            "layer activation=\"softmax\" (and if you compiled with from_logits=True, drop that)."
+        )
+    raise AssertionError(
+        "Your model's outputs are not probabilities: each row should be non-negative and add up "
+        f"to 1, but yours range from {outputs.min():.2f} to {outputs.max():.2f} and add up to "
+        f"between {sums.min():.2f} and {sums.max():.2f}. End the model with "
+        "Dense(10, activation=\"softmax\")."
+    )
+
+
+@pytest.mark.points(1)
+def test_parameter_budget(model):
+    """The model has at most 300,000 parameters."""
+    params = model.count_params()
+    assert params <= MAX_PARAMETERS, (
+        f"Your model has {params:,} parameters; the budget is {MAX_PARAMETERS:,}. A Dense layer "
+        "with n inputs and u units has (n + 1) * u parameters, so the first hidden layer, on 784 "
+        "pixels, costs 785 per unit: use fewer units (for example 256) or fewer layers."
+    )
+
+
+@pytest.mark.points(1)
+def test_training_loss_decreases(artifacts):
+    """The training loss in `history` went down."""
+    history = artifacts.history("history")
+    loss = history.get("loss")
+    assert loss, (
+        "`history` has no training loss. Keep what model.fit(...) returns: history = model.fit(...)."
+    )
+    assert len(loss) >= 2, (
+        f"`history` covers {len(loss)} epoch; train for several epochs so the loss curve shows learning."
+    )
+    assert np.all(np.isfinite(loss)), (
+        "The training loss became NaN or infinite: training diverged. Lower the learning rate and "
+        "check that the pixels are scaled to [0, 1]."
+    )
+    assert loss[-1] < loss[0], (
+        f"The training loss went from {loss[0]:.3f} in the first epoch to {loss[-1]:.3f} in the "
+        "last: it did not decrease. Lower the learning rate, and check that labels and loss match."
+    )
+
+
+@pytest.mark.points(5)
+def test_test_accuracy(model, outputs, data):
+    """Accuracy on the 10,000 test images, scaled to [0, 1], reaches the target."""
+    _, y, raw = data
+    acc = accuracy(outputs, y)
+    if acc >= TARGET_ACCURACY:
+        return
+    message = (
+        f"On the {N_TEST:,} test images, scaled to [0, 1] with x / 255, your model is right "
+        f"{acc:.1%} of the time; the target is {TARGET_ACCURACY:.1%}. "
+    )
+    raw_acc = accuracy(predict(model, as_model_input(model, raw), what="the raw test images"), y)
+    if raw_acc >= acc + UNSCALED_MARGIN:
+        message += (
+            f"On raw pixels (0 to 255) it does much better ({raw_acc:.1%}): it was trained on "
+            "unscaled images. Divide the training images by 255, as part 1 says, and train again."
+        )
+    elif acc < CHANCE_LEVEL:
+        message += (
+            "That is close to guessing (10%): the model looks untrained. Did model.fit run without "
+            "an error? sparse_categorical_crossentropy needs integer labels of shape (N,), "
+            "categorical_crossentropy one-hot labels of shape (N, 10)."
+        )
+    else:
+        message += (
+            "Train for more epochs, or give the hidden layers more units within the parameter budget."
+        )
+    if acc >= PARTIAL_ACCURACY:
+        partial_credit(0.5, message)
+    raise AssertionError(message)

@@ -1,0 +1,182 @@
+"""boston_housing graded end to end: the reference, the blank release and
+wrong-but-plausible answers, through the real engine and a real kernel."""
+
+import subprocess
+import sys
+
+import pytest
+
+from autograder.results import Status
+from conftest import REPO, by_name, make_submission
+
+pytestmark = pytest.mark.slow
+
+A = "boston_housing"
+SOLUTION = REPO / "solutions" / A / f"{A}.ipynb"
+BLANK = REPO / "assignments" / A / f"{A}.ipynb"
+POINTS = {
+    "test_training_features_are_standardised": 1,
+    "test_test_features_use_training_statistics": 2,
+    "test_linear_model_is_linear_with_14_parameters": 2,
+    "test_linear_model_test_mae": 2,
+    "test_mlp_has_a_nonlinear_hidden_layer": 1,
+    "test_mlp_test_mae_beats_linear": 3,
+    "test_test_predictions_have_shape_102_by_1": 1,
+}
+
+NORMALISE = """
+train_mean = x_train.mean(axis=0)
+train_std = x_train.std(axis=0)
+x_train_norm = (x_train - train_mean) / train_std
+x_test_norm = (x_test - {test_mean}) / {test_std}
+"""
+LINEAR = "keras.utils.set_random_seed(1)\nlinear_model = keras.Sequential([keras.Input(shape=(13,)), keras.layers.Dense(1)])"
+TRAIN_LINEAR = (
+    "linear_model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01), loss='mse', metrics=['mae'])\n"
+    "linear_history = linear_model.fit(x_train_norm, y_train, epochs={epochs}, batch_size=32, verbose=0)"
+)
+EVALUATE_LINEAR = "linear_predictions = linear_model.predict(x_test_norm, verbose=0)"
+MLP = """
+keras.utils.set_random_seed(2)
+mlp_model = keras.Sequential([
+    keras.Input(shape=(13,)),
+    keras.layers.Dense(64{activation}),
+    keras.layers.Dense(64{activation}),
+    keras.layers.Dense(1),
+])
+mlp_model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.003), loss="mse", metrics=["mae"])
+mlp_history = mlp_model.fit(x_train_norm, y_train, epochs={epochs}, batch_size=32, verbose=0)
+mlp_predictions = mlp_model.predict(x_test_norm, verbose=0)
+"""
+RELU = ', activation="relu"'
+
+
+def answers(*, test_mean="train_mean", test_std="train_std", linear_epochs=40,
+            mlp_epochs=80, activation=RELU):
+    return {
+        "normalise": NORMALISE.format(test_mean=test_mean, test_std=test_std),
+        "build_linear": LINEAR,
+        "train_linear": TRAIN_LINEAR.format(epochs=linear_epochs),
+        "evaluate_linear": EVALUATE_LINEAR,
+        "build_train_mlp": MLP.format(activation=activation, epochs=mlp_epochs),
+    }
+
+
+def failing(result):
+    return {t.name for t in result.tests if t.status is not Status.PASS}
+
+
+def earned(*names):
+    return sum(POINTS[n] for n in names)
+
+
+@pytest.fixture(scope="module")
+def graded(grade, tmp_path_factory):
+    """Grade a submission built from the release once per module."""
+    cache = {}
+
+    def _graded(name, answer_cells):
+        if name not in cache:
+            path = tmp_path_factory.mktemp(name) / f"{A}.ipynb"
+            cache[name] = grade(make_submission(path, A, answer_cells), A)
+        return cache[name]
+
+    return _graded
+
+
+@pytest.fixture(scope="module")
+def reference_json(tmp_path_factory):
+    """The reference solution graded by the real command line."""
+    out = tmp_path_factory.mktemp("reference") / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "grade", str(SOLUTION),
+         "--assignment", A, "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return out, completed.stdout
+
+
+def test_reference_solution_scores_full_marks(reference_json, read_json):
+    path, stdout = reference_json
+    results = read_json(path)
+    assert {t["name"]: t["max_score"] for t in results["tests"]} == POINTS
+    assert all(t["status"] == "pass" for t in results["tests"]), results["tests"]
+    assert results["score"] == results["max_score"] == sum(POINTS.values()) == 12
+    assert "score 12/12" in stdout
+
+
+def test_blank_release_scores_zero_with_every_check_not_attempted(grade):
+    result = grade(BLANK, A)
+    assert result.score == 0 and result.max_score == sum(POINTS.values())
+    assert {t.status for t in result.tests} == {Status.NOT_ATTEMPTED}
+    checks = by_name(result)
+    assert "does not define `x_train_norm`" in checks["test_training_features_are_standardised"].output
+    assert "does not define `mlp_model`" in checks["test_mlp_test_mae_beats_linear"].output
+    assert any("NotImplementedError" in note for note in result.notes)
+
+
+def test_test_set_normalised_with_its_own_statistics_is_caught_as_a_leak(graded):
+    """Fully trained, so only the leak check fails: the suite measures MAE on
+    test features it standardised itself with the training statistics."""
+    result = graded("leak", answers(test_mean="x_test.mean(axis=0)", test_std="x_test.std(axis=0)"))
+    assert failing(result) == {"test_test_features_use_training_statistics"}
+    assert result.score == sum(POINTS.values()) - 2 == 10
+    message = by_name(result)["test_test_features_use_training_statistics"].output
+    assert "test set's own mean and standard deviation" in message
+    assert "leak" in message
+    assert "(x_test - train_mean) / train_std" in message
+
+
+def test_two_std_scaling_and_a_hidden_layer_in_the_linear_model(graded):
+    """Older material divides by 2 * std: the training check says so, while the
+    leak check still credits using the training statistics. A hidden layer in
+    linear_model breaks the 14-parameter check. The linear model stays untrained
+    and the MLP gets one epoch, so both errors stay far above any threshold."""
+    cells = answers(test_mean="train_mean", test_std="(2 * train_std)", linear_epochs=0, mlp_epochs=1)
+    cells["normalise"] = cells["normalise"].replace(
+        "x_train_norm = (x_train - train_mean) / train_std",
+        "x_train_norm = (x_train - train_mean) / (2 * train_std)",
+    )
+    cells["build_linear"] = (
+        "linear_model = keras.Sequential([keras.Input(shape=(13,)), "
+        "keras.layers.Dense(8, activation='relu'), keras.layers.Dense(1)])"
+    )
+    result = graded("two_std", cells)
+    checks = by_name(result)
+    assert failing(result) == {
+        "test_training_features_are_standardised",
+        "test_linear_model_is_linear_with_14_parameters",
+        "test_linear_model_test_mae",
+        "test_mlp_test_mae_beats_linear",
+    }
+    assert result.score == earned(
+        "test_test_features_use_training_statistics",
+        "test_mlp_has_a_nonlinear_hidden_layer",
+        "test_test_predictions_have_shape_102_by_1",
+    ) == 4
+    assert "divided by 2 * std" in checks["test_training_features_are_standardised"].output
+    assert "2 layers with weights" in checks["test_linear_model_is_linear_with_14_parameters"].output
+    assert all(checks[n].score == 0 for n in failing(result))
+
+
+def test_mlp_without_activations_and_flattened_predictions(graded):
+    cells = answers(linear_epochs=0, mlp_epochs=1, activation="")
+    cells["evaluate_linear"] = EVALUATE_LINEAR + "[:, 0]"
+    result = graded("linear_mlp", cells)
+    checks = by_name(result)
+    assert failing(result) == {
+        "test_linear_model_test_mae",
+        "test_mlp_has_a_nonlinear_hidden_layer",
+        "test_mlp_test_mae_beats_linear",
+        "test_test_predictions_have_shape_102_by_1",
+    }
+    assert result.score == earned(
+        "test_training_features_are_standardised",
+        "test_test_features_use_training_statistics",
+        "test_linear_model_is_linear_with_14_parameters",
+    ) == 5
+    assert 'activation="relu"' in checks["test_mlp_has_a_nonlinear_hidden_layer"].output
+    assert "`linear_predictions` has shape (102,)" in checks["test_test_predictions_have_shape_102_by_1"].output
+    linear_mae = checks["test_linear_model_test_mae"]
+    assert linear_mae.score == 0 and "Train for more epochs" in linear_mae.output

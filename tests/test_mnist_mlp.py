@@ -1,0 +1,178 @@
+"""mnist_mlp graded end to end: the reference, the blank release and
+wrong-but-plausible answers, through the real engine and a real kernel.
+
+The wrong answers train on small subsets or for few epochs: each fails the
+accuracy target by a wide margin, so their scores do not depend on the seed."""
+
+import subprocess
+import sys
+
+import pytest
+
+from autograder.results import Status
+from conftest import REPO, by_name, make_submission
+
+pytestmark = pytest.mark.slow
+
+A = "mnist_mlp"
+SOLUTION = REPO / "solutions" / A / f"{A}.ipynb"
+BLANK = REPO / "assignments" / A / f"{A}.ipynb"
+POINTS = {
+    "test_input_and_output_shapes": 1,
+    "test_outputs_are_probabilities": 2,
+    "test_parameter_budget": 1,
+    "test_training_loss_decreases": 1,
+    "test_test_accuracy": 5,
+}
+
+PREPARE = """
+x_train_scaled = x_train.astype("float32") / 255
+x_test_scaled = x_test.astype("float32") / 255
+x_fit, y_fit = x_train_scaled[:55000], y_train[:55000]
+x_val, y_val = x_train_scaled[55000:], y_train[55000:]
+"""
+MODEL = """
+keras.utils.set_random_seed(1)
+model = keras.Sequential([
+    keras.Input(shape=({input},)),
+    {flatten}
+    {hidden}
+    keras.layers.Dense(10, activation="{output}"),
+])
+"""
+TRAIN = """
+model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001), loss="{loss}", metrics=["accuracy"])
+history = model.fit(x_fit[:{n}], {labels}[:{n}], epochs={epochs}, batch_size=128, verbose=0)
+"""
+
+
+def build(*, input="28, 28", hidden=(128,), output="softmax"):
+    return MODEL.format(
+        input=input,
+        flatten="keras.layers.Flatten()," if input == "28, 28" else "",
+        hidden="\n    ".join(f'keras.layers.Dense({u}, activation="relu"),' for u in hidden),
+        output=output,
+    )
+
+
+def failing(result):
+    return {t.name for t in result.tests if t.status is not Status.PASS}
+
+
+def earned(*names):
+    return sum(POINTS[n] for n in names)
+
+
+@pytest.fixture(scope="module")
+def graded(grade, tmp_path_factory):
+    """Grade a submission built from the release once per module."""
+    cache = {}
+
+    def _graded(name, answer_cells):
+        if name not in cache:
+            path = tmp_path_factory.mktemp(name) / f"{A}.ipynb"
+            cache[name] = grade(make_submission(path, A, answer_cells), A)
+        return cache[name]
+
+    return _graded
+
+
+@pytest.fixture(scope="module")
+def reference_json(tmp_path_factory):
+    """The reference solution graded by the real command line."""
+    out = tmp_path_factory.mktemp("reference") / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "grade", str(SOLUTION),
+         "--assignment", A, "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return out, completed.stdout
+
+
+def test_reference_solution_scores_full_marks(reference_json, read_json):
+    path, stdout = reference_json
+    results = read_json(path)
+    assert {t["name"]: t["max_score"] for t in results["tests"]} == POINTS
+    assert all(t["status"] == "pass" for t in results["tests"]), results["tests"]
+    assert results["score"] == results["max_score"] == sum(POINTS.values()) == 10
+    assert "score 10/10" in stdout
+
+
+def test_blank_release_scores_zero_with_every_check_not_attempted(grade):
+    result = grade(BLANK, A)
+    assert result.score == 0 and result.max_score == sum(POINTS.values())
+    assert {t.status for t in result.tests} == {Status.NOT_ATTEMPTED}
+    checks = by_name(result)
+    assert "does not define `model`" in checks["test_test_accuracy"].output
+    assert "does not define `history`" in checks["test_training_loss_decreases"].output
+    assert any("NotImplementedError" in note for note in result.notes)
+
+
+def test_unscaled_training_images_fail_accuracy_with_a_hint_to_scale(graded):
+    """Trained on raw 0-255 pixels, flattened to (N, 784): right about 92% of
+    the time on raw test pixels, about 40% on the scaled ones the grader uses."""
+    result = graded("unscaled", {
+        "prepare": PREPARE.replace(' / 255', '').replace('astype("float32")', 'reshape(-1, 784).astype("float32")'),
+        "build": build(input="784", hidden=(128,)),
+        "train": TRAIN.format(loss="sparse_categorical_crossentropy", labels="y_fit", n=55000, epochs=3),
+    })
+    assert failing(result) == {"test_test_accuracy"}
+    assert result.score == sum(POINTS.values()) - 5 == 5
+    message = by_name(result)["test_test_accuracy"].output
+    assert by_name(result)["test_test_accuracy"].score == 0
+    assert "trained on unscaled images" in message and "Divide the training images by 255" in message
+
+
+def test_sigmoid_output_is_not_a_probability_distribution(graded):
+    """One-hot labels with categorical_crossentropy, as the notebook allows,
+    but a sigmoid output layer. 2,000 images for 2 epochs."""
+    result = graded("sigmoid", {
+        "prepare": PREPARE,
+        "build": build(hidden=(64,), output="sigmoid"),
+        "train": TRAIN.format(loss="categorical_crossentropy",
+                              labels="keras.utils.to_categorical(y_fit, 10)", n=2000, epochs=2),
+        "evaluate": "test_loss, test_accuracy = model.evaluate(x_test_scaled, keras.utils.to_categorical(y_test, 10), verbose=0)",
+    })
+    assert failing(result) == {"test_outputs_are_probabilities", "test_test_accuracy"}
+    assert result.score == earned(
+        "test_input_and_output_shapes", "test_parameter_budget", "test_training_loss_decreases"
+    ) == 3
+    message = by_name(result)["test_outputs_are_probabilities"].output
+    assert "uses `sigmoid` over 10 classes" in message and "Use `softmax`" in message
+    assert by_name(result)["test_test_accuracy"].score == 0
+
+
+def test_one_hot_labels_with_the_sparse_loss_stop_training(graded):
+    """fit raises a ValueError, so `history` is never defined and the model
+    stays untrained: the accuracy message points at labels and loss."""
+    result = graded("onehot_sparse", {
+        "prepare": PREPARE,
+        "build": build(),
+        "train": TRAIN.format(loss="sparse_categorical_crossentropy",
+                              labels="keras.utils.to_categorical(y_fit, 10)", n=1000, epochs=2),
+    })
+    checks = by_name(result)
+    assert checks["test_training_loss_decreases"].status is Status.NOT_ATTEMPTED
+    assert checks["test_test_accuracy"].status is Status.FAIL
+    assert failing(result) == {"test_training_loss_decreases", "test_test_accuracy"}
+    assert result.score == earned(
+        "test_input_and_output_shapes", "test_outputs_are_probabilities", "test_parameter_budget"
+    ) == 4
+    assert "close to guessing" in checks["test_test_accuracy"].output
+    assert "integer labels of shape (N,)" in checks["test_test_accuracy"].output
+    assert any("'train' raised ValueError" in note for note in result.notes)
+
+
+def test_far_too_many_parameters_fail_the_budget(graded):
+    result = graded("too_big", {
+        "prepare": PREPARE,
+        "build": build(hidden=(1024, 1024)),
+        "train": TRAIN.format(loss="sparse_categorical_crossentropy", labels="y_fit", n=1000, epochs=2),
+    })
+    assert failing(result) == {"test_parameter_budget", "test_test_accuracy"}
+    assert result.score == earned(
+        "test_input_and_output_shapes", "test_outputs_are_probabilities", "test_training_loss_decreases"
+    ) == 4
+    assert "1,863,690 parameters; the budget is 300,000" in by_name(result)["test_parameter_budget"].output
+    assert by_name(result)["test_test_accuracy"].score == 0
