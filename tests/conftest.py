@@ -11,6 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograder.results import Status
+
 from autograder.course import default_course_dir, load_assignment
 from autograder.engine.grade import grade_submission
 
@@ -77,15 +79,42 @@ LINEAR_HAND_SET_WEIGHTS = (
 )
 
 
+def failing(result) -> set[str]:
+    """Names of the checks that did not pass."""
+    return {t.name for t in result.tests if t.status is not Status.PASS}
+
+
 @pytest.fixture(scope="session")
-def linear_reference_cli(tmp_path_factory):
-    """The linear_grading reference solution graded once by the real CLI:
-    (results.json path, stdout)."""
-    out = tmp_path_factory.mktemp("linear_reference") / "results.json"
-    solution = REPO / "solutions" / "linear_grading" / "linear_grading.ipynb"
-    completed = grade_with_cli(solution, "linear_grading", out)
-    assert completed.returncode == 0, completed.stderr
-    return out, completed.stdout
+def reference_cli(tmp_path_factory):
+    """``reference_cli(assignment)``: the reference solution graded once per
+    session by the real command line, as (results.json contents, stdout)."""
+    cache = {}
+
+    def _reference(assignment):
+        if assignment not in cache:
+            out = tmp_path_factory.mktemp(f"{assignment}_reference") / "results.json"
+            solution = REPO / "solutions" / assignment / f"{assignment}.ipynb"
+            completed = grade_with_cli(solution, assignment, out)
+            assert completed.returncode == 0, completed.stderr
+            cache[assignment] = (json.loads(out.read_text()), completed.stdout)
+        return cache[assignment]
+
+    return _reference
+
+
+@pytest.fixture(scope="session")
+def graded(grade, tmp_path_factory):
+    """``graded(assignment, name, answers)``: a submission built from the
+    release with ``answers`` filled in, graded once per session."""
+    cache = {}
+
+    def _graded(assignment, name, answers, **kw):
+        if (assignment, name) not in cache:
+            path = tmp_path_factory.mktemp(name) / f"{assignment}.ipynb"
+            cache[assignment, name] = grade(make_submission(path, assignment, answers, **kw), assignment)
+        return cache[assignment, name]
+
+    return _graded
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,11 @@
 """boston_housing graded end to end: the reference, the blank release and
 wrong-but-plausible answers, through the real engine and a real kernel."""
 
-import subprocess
-import sys
 
 import pytest
 
 from autograder.results import Status
-from conftest import REPO, by_name, make_submission
+from conftest import REPO, by_name, failing
 
 pytestmark = pytest.mark.slow
 
@@ -62,44 +60,13 @@ def answers(*, test_mean="train_mean", test_std="train_std", linear_epochs=40,
     }
 
 
-def failing(result):
-    return {t.name for t in result.tests if t.status is not Status.PASS}
-
 
 def earned(*names):
     return sum(POINTS[n] for n in names)
 
 
-@pytest.fixture(scope="module")
-def graded(grade, tmp_path_factory):
-    """Grade a submission built from the release once per module."""
-    cache = {}
-
-    def _graded(name, answer_cells):
-        if name not in cache:
-            path = tmp_path_factory.mktemp(name) / f"{A}.ipynb"
-            cache[name] = grade(make_submission(path, A, answer_cells), A)
-        return cache[name]
-
-    return _graded
-
-
-@pytest.fixture(scope="module")
-def reference_json(tmp_path_factory):
-    """The reference solution graded by the real command line."""
-    out = tmp_path_factory.mktemp("reference") / "results.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "autograder.cli", "grade", str(SOLUTION),
-         "--assignment", A, "--json", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return out, completed.stdout
-
-
-def test_reference_solution_scores_full_marks(reference_json, read_json):
-    path, stdout = reference_json
-    results = read_json(path)
+def test_reference_solution_scores_full_marks(reference_cli):
+    results, stdout = reference_cli(A)
     assert {t["name"]: t["max_score"] for t in results["tests"]} == POINTS
     assert all(t["status"] == "pass" for t in results["tests"]), results["tests"]
     assert results["score"] == results["max_score"] == sum(POINTS.values()) == 12
@@ -119,7 +86,7 @@ def test_blank_release_scores_zero_with_every_check_not_attempted(grade):
 def test_test_set_normalised_with_its_own_statistics_is_caught_as_a_leak(graded):
     """Fully trained, so only the leak check fails: the suite measures MAE on
     test features it standardised itself with the training statistics."""
-    result = graded("leak", answers(test_mean="x_test.mean(axis=0)", test_std="x_test.std(axis=0)"))
+    result = graded(A, "leak", answers(test_mean="x_test.mean(axis=0)", test_std="x_test.std(axis=0)"))
     assert failing(result) == {"test_test_features_use_training_statistics"}
     assert result.score == sum(POINTS.values()) - 2 == 10
     message = by_name(result)["test_test_features_use_training_statistics"].output
@@ -142,7 +109,7 @@ def test_two_std_scaling_and_a_hidden_layer_in_the_linear_model(graded):
         "linear_model = keras.Sequential([keras.Input(shape=(13,)), "
         "keras.layers.Dense(8, activation='relu'), keras.layers.Dense(1)])"
     )
-    result = graded("two_std", cells)
+    result = graded(A, "two_std", cells)
     checks = by_name(result)
     assert failing(result) == {
         "test_training_features_are_standardised",
@@ -163,7 +130,7 @@ def test_two_std_scaling_and_a_hidden_layer_in_the_linear_model(graded):
 def test_mlp_without_activations_and_flattened_predictions(graded):
     cells = answers(linear_epochs=0, mlp_epochs=1, activation="")
     cells["evaluate_linear"] = EVALUATE_LINEAR + "[:, 0]"
-    result = graded("linear_mlp", cells)
+    result = graded(A, "linear_mlp", cells)
     checks = by_name(result)
     assert failing(result) == {
         "test_linear_model_test_mae",

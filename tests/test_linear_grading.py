@@ -9,6 +9,7 @@ from conftest import (
     LINEAR_SUMMARY as SUMMARY,
     REPO,
     by_name,
+    failing,
     grade_with_cli,
     make_submission,
 )
@@ -37,13 +38,8 @@ def wrong(tmp_path_factory, name, answers, **kw):
     return make_submission(tmp_path_factory.mktemp(name) / f"{A}.ipynb", A, answers, **kw)
 
 
-def failing(result):
-    return {t.name for t in result.tests if t.status is not Status.PASS}
-
-
-def test_reference_solution_scores_full_marks_through_the_cli(linear_reference_cli, read_json):
-    path, stdout = linear_reference_cli
-    results = read_json(path)
+def test_reference_solution_scores_full_marks_through_the_cli(reference_cli):
+    results, stdout = reference_cli(A)
     assert results["score"] == results["max_score"] == sum(POINTS.values())
     assert {t["name"]: t["max_score"] for t in results["tests"]} == POINTS
     assert all(t["status"] == "pass" for t in results["tests"])

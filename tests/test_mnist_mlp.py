@@ -4,13 +4,11 @@ wrong-but-plausible answers, through the real engine and a real kernel.
 The wrong answers train on small subsets or for few epochs: each fails the
 accuracy target by a wide margin, so their scores do not depend on the seed."""
 
-import subprocess
-import sys
 
 import pytest
 
 from autograder.results import Status
-from conftest import REPO, by_name, make_submission
+from conftest import REPO, by_name, failing
 
 pytestmark = pytest.mark.slow
 
@@ -55,44 +53,13 @@ def build(*, input="28, 28", hidden=(128,), output="softmax"):
     )
 
 
-def failing(result):
-    return {t.name for t in result.tests if t.status is not Status.PASS}
-
 
 def earned(*names):
     return sum(POINTS[n] for n in names)
 
 
-@pytest.fixture(scope="module")
-def graded(grade, tmp_path_factory):
-    """Grade a submission built from the release once per module."""
-    cache = {}
-
-    def _graded(name, answer_cells):
-        if name not in cache:
-            path = tmp_path_factory.mktemp(name) / f"{A}.ipynb"
-            cache[name] = grade(make_submission(path, A, answer_cells), A)
-        return cache[name]
-
-    return _graded
-
-
-@pytest.fixture(scope="module")
-def reference_json(tmp_path_factory):
-    """The reference solution graded by the real command line."""
-    out = tmp_path_factory.mktemp("reference") / "results.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "autograder.cli", "grade", str(SOLUTION),
-         "--assignment", A, "--json", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return out, completed.stdout
-
-
-def test_reference_solution_scores_full_marks(reference_json, read_json):
-    path, stdout = reference_json
-    results = read_json(path)
+def test_reference_solution_scores_full_marks(reference_cli):
+    results, stdout = reference_cli(A)
     assert {t["name"]: t["max_score"] for t in results["tests"]} == POINTS
     assert all(t["status"] == "pass" for t in results["tests"]), results["tests"]
     assert results["score"] == results["max_score"] == sum(POINTS.values()) == 10
@@ -112,7 +79,7 @@ def test_blank_release_scores_zero_with_every_check_not_attempted(grade):
 def test_unscaled_training_images_fail_accuracy_with_a_hint_to_scale(graded):
     """Trained on raw 0-255 pixels, flattened to (N, 784): right about 92% of
     the time on raw test pixels, about 40% on the scaled ones the grader uses."""
-    result = graded("unscaled", {
+    result = graded(A, "unscaled", {
         "prepare": PREPARE.replace(' / 255', '').replace('astype("float32")', 'reshape(-1, 784).astype("float32")'),
         "build": build(input="784", hidden=(128,)),
         "train": TRAIN.format(loss="sparse_categorical_crossentropy", labels="y_fit", n=55000, epochs=3),
@@ -127,7 +94,7 @@ def test_unscaled_training_images_fail_accuracy_with_a_hint_to_scale(graded):
 def test_sigmoid_output_is_not_a_probability_distribution(graded):
     """One-hot labels with categorical_crossentropy, as the notebook allows,
     but a sigmoid output layer. 2,000 images for 2 epochs."""
-    result = graded("sigmoid", {
+    result = graded(A, "sigmoid", {
         "prepare": PREPARE,
         "build": build(hidden=(64,), output="sigmoid"),
         "train": TRAIN.format(loss="categorical_crossentropy",
@@ -146,7 +113,7 @@ def test_sigmoid_output_is_not_a_probability_distribution(graded):
 def test_one_hot_labels_with_the_sparse_loss_stop_training(graded):
     """fit raises a ValueError, so `history` is never defined and the model
     stays untrained: the accuracy message points at labels and loss."""
-    result = graded("onehot_sparse", {
+    result = graded(A, "onehot_sparse", {
         "prepare": PREPARE,
         "build": build(),
         "train": TRAIN.format(loss="sparse_categorical_crossentropy",
@@ -165,7 +132,7 @@ def test_one_hot_labels_with_the_sparse_loss_stop_training(graded):
 
 
 def test_far_too_many_parameters_fail_the_budget(graded):
-    result = graded("too_big", {
+    result = graded(A, "too_big", {
         "prepare": PREPARE,
         "build": build(hidden=(1024, 1024)),
         "train": TRAIN.format(loss="sparse_categorical_crossentropy", labels="y_fit", n=1000, epochs=2),

@@ -83,7 +83,7 @@ def test_every_check_has_one_graded_cell_worth_its_points(name, tmp_path):
 
 @pytest.mark.slow
 def test_nbgrader_autograde_records_the_same_points_as_the_cli(
-    tmp_path, linear_reference_cli, linear_partial_submission, read_json
+    tmp_path, reference_cli, linear_partial_submission, read_json
 ):
     name = "linear_grading"
     course = course_copy(tmp_path, [name])
@@ -99,7 +99,7 @@ def test_nbgrader_autograde_records_the_same_points_as_the_cli(
         shutil.copy(notebook, folder / f"{name}.ipynb")
     nbgrader(course, "autograde", name, "--create")
 
-    cli = {"reference": read_json(linear_reference_cli[0])}
+    cli = {"reference": reference_cli(name)[0]}
     for student in ("blank", "partial"):
         out = tmp_path / f"{student}.json"
         assert grade_with_cli(submissions[student], name, out).returncode == 0
