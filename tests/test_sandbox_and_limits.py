@@ -136,3 +136,15 @@ def test_a_cell_that_ignores_interrupts_is_killed_after_a_grace_period(tmp_path,
     result, _ = run(tmp_path, code, cell_timeout=20)
     assert result.notes[0].startswith("A cell did not stop when interrupted")
     assert any("kernel died" in n for n in result.notes)
+
+
+@needs_bwrap
+def test_datasets_stay_readable_even_under_tmp(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "marker.txt").write_text("visible")
+    monkeypatch.setenv("AUTOGRADER_DATA_DIR", str(data))
+    code = f"print(open({str(data / 'marker.txt')!r}).read())\n" + LINEAR_SUMMARY
+    result, text = run(tmp_path, code, mode="bwrap")
+    assert "visible" in text
+    assert by_name(result)["test_data_summary"].status is Status.PASS

@@ -10,6 +10,7 @@ gradebook: those paths are covered with empty directories.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -57,11 +58,19 @@ def choose(mode: str) -> tuple[str, str | None]:
     )
 
 
+def data_dirs() -> list[Path]:
+    """The dataset directories named in ``AUTOGRADER_DATA_DIR``: bound back
+    read-only, since one may sit under the sandbox's private ``/tmp``."""
+    value = os.environ.get("AUTOGRADER_DATA_DIR", "")
+    return [Path(d).resolve() for d in value.split(os.pathsep) if d and Path(d).is_dir()]
+
+
 def bwrap_command(*, writable: list[Path], hidden: list[Path]) -> list[str]:
     """The ``bwrap`` prefix for the kernel command.
 
     ``writable`` directories are bound read-write (the work directory and the
-    kernel's connection directory); ``hidden`` paths are covered.
+    kernel's connection directory); ``hidden`` paths are covered; dataset
+    directories stay readable.
     """
     command = [
         "bwrap", "--die-with-parent", "--new-session", "--unshare-all",
@@ -76,6 +85,8 @@ def bwrap_command(*, writable: list[Path], hidden: list[Path]) -> list[str]:
         elif path.exists():
             command += ["--ro-bind", "/dev/null", str(path)]
     command += ["--tmpfs", "/tmp"]
+    for path in data_dirs():
+        command += ["--ro-bind", str(path), str(path)]
     for path in writable:
         command += ["--bind", str(path), str(path)]
     return command + ["--"]
