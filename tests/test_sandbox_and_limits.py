@@ -8,7 +8,7 @@ import threading
 import nbformat
 import pytest
 
-from autograder.course import SUITES_DIR, load_assignment
+from autograder.course import PACKAGE_DIR, SUITES_DIR, load_assignment
 from autograder.engine import sandbox
 from autograder.engine.grade import grade_submission
 from autograder.results import Status
@@ -79,7 +79,7 @@ def _accept(server):
 
 @needs_bwrap
 def test_writes_outside_the_work_directory_fail(tmp_path):
-    target = load_assignment(A).course_dir / "pwned.txt"
+    target = PACKAGE_DIR / "pwned.txt"  # the kit itself, wherever it is installed
     code = (
         f"try:\n    open({str(target)!r}, 'w').write('x'); print('wrote')\n"
         "except OSError as exc:\n    print('refused:', exc.strerror)\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -20,7 +21,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from traitlets import List, Unicode
 
-from autograder.course import Limits
+from autograder.course import PACKAGE_DIR, Limits
+from autograder.datasets._files import kit_data_dir
 from autograder.engine import sandbox
 from autograder.engine.prepare import grade_id
 
@@ -160,7 +162,11 @@ def _kernel_manager(mode: str, runtime_dir: Path, workdir: Path, hidden: list[Pa
         transport="ipc",
         ip=str(runtime_dir / "kernel"),
         connection_file=str(runtime_dir / "connection.json"),
-        command_prefix=sandbox.bwrap_command(writable=[workdir, runtime_dir], hidden=hidden),
+        command_prefix=sandbox.bwrap_command(
+            writable=[workdir, runtime_dir],
+            readable=[Path(sys.prefix), Path(sys.base_prefix), PACKAGE_DIR, kit_data_dir()],
+            hidden=hidden,
+        ),
     )
     # A signal would reach bwrap, not the kernel: interrupt with a message.
     manager.kernel_spec.interrupt_mode = "message"

@@ -65,12 +65,15 @@ def data_dirs() -> list[Path]:
     return [Path(d).resolve() for d in value.split(os.pathsep) if d and Path(d).is_dir()]
 
 
-def bwrap_command(*, writable: list[Path], hidden: list[Path]) -> list[str]:
+def bwrap_command(*, writable: list[Path], readable: list[Path], hidden: list[Path]) -> list[str]:
     """The ``bwrap`` prefix for the kernel command.
 
-    ``writable`` directories are bound read-write (the work directory and the
-    kernel's connection directory); ``hidden`` paths are covered; dataset
-    directories stay readable.
+    The kernel gets a private ``/tmp``; ``readable`` directories (Python, the
+    kit, the datasets, which may live under ``/tmp`` on a CI runner) are bound
+    back read-only, then ``hidden`` paths are covered, then ``writable``
+    directories (the work directory, the kernel's connection directory) are
+    bound read-write. Later mounts win, so a hidden path stays hidden inside a
+    readable one.
     """
     command = [
         "bwrap", "--die-with-parent", "--new-session", "--unshare-all",
@@ -78,15 +81,16 @@ def bwrap_command(*, writable: list[Path], hidden: list[Path]) -> list[str]:
         # In its own PID namespace the kernel's parent is PID 1, which ipykernel
         # reads as "the client died"; --die-with-parent covers that case instead.
         "--unsetenv", "JPY_PARENT_PID",
+        "--tmpfs", "/tmp",
     ]
+    for path in [*readable, *data_dirs()]:
+        if path.exists():
+            command += ["--ro-bind", str(path), str(path)]
     for path in hidden:
         if path.is_dir():
             command += ["--tmpfs", str(path)]
         elif path.exists():
             command += ["--ro-bind", "/dev/null", str(path)]
-    command += ["--tmpfs", "/tmp"]
-    for path in data_dirs():
-        command += ["--ro-bind", str(path), str(path)]
     for path in writable:
         command += ["--bind", str(path), str(path)]
     return command + ["--"]
