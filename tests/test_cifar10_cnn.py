@@ -1,0 +1,154 @@
+"""cifar10_cnn graded end to end: the reference, the blank release and
+wrong-but-plausible answers, through the real engine and a real kernel.
+
+The reference trains on all 45,000 training images (about three minutes on
+two CPU cores). The wrong answers train for one epoch on 2,000 images: each
+misses the accuracy target by a wide margin, so their scores do not depend on
+the seed or on the machine."""
+
+import pytest
+
+from autograder.results import Status
+from conftest import REPO, by_name, failing
+
+pytestmark = pytest.mark.slow
+
+A = "cifar10_cnn"
+SOLUTION = REPO / "solutions" / A / f"{A}.ipynb"
+BLANK = REPO / "assignments" / A / f"{A}.ipynb"
+POINTS = {
+    "test_split_sizes": 1,
+    "test_split_has_no_overlap": 2,
+    "test_output_layer": 1,
+    "test_parameter_budget": 1,
+    "test_test_accuracy": 4,
+}
+
+RANDOM_SPLIT = """
+indices = np.random.default_rng(0).permutation(len(x_train_full))
+val_indices, train_indices = indices[:5000], indices[5000:]
+x_train = x_train_full[train_indices].astype("float32") / 255
+y_train = y_train_full[train_indices]
+x_val = x_train_full[val_indices].astype("float32") / 255
+y_val = y_train_full[val_indices]
+x_test = x_test_raw.astype("float32") / 255
+"""
+# The workshop's slicing: 5,000 images to train on, 45,000 to validate on.
+BACKWARDS_SPLIT = """
+num_valid = 5000
+x_val, y_val = x_train_full[num_valid:].astype("float32") / 255, y_train_full[num_valid:]
+x_train, y_train = x_train_full[:num_valid].astype("float32") / 255, y_train_full[:num_valid]
+x_test = x_test_raw.astype("float32") / 255
+"""
+# Validation taken from the end of the training part instead of beside it.
+OVERLAPPING_SPLIT = """
+x_train = x_train_full[:45000].astype("float32") / 255
+y_train = y_train_full[:45000]
+x_val, y_val = x_train[-5000:], y_train[-5000:]
+x_test = x_test_raw.astype("float32") / 255
+"""
+
+CNN = """
+keras.utils.set_random_seed(1)
+model = keras.Sequential([keras.Input(shape=(32, 32, 3))]
+    + [layer for filters in (32, 64, 128) for layer in (
+        layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.MaxPooling2D(),
+        layers.BatchNormalization(), layers.Activation("relu"))]
+    + [layers.Flatten(), layers.Dropout(0.3), layers.Dense({units}, activation="softmax")])
+"""
+DENSE_ONLY = """
+keras.utils.set_random_seed(1)
+model = keras.Sequential([
+    keras.Input(shape=(32, 32, 3)),
+    layers.Flatten(),
+    layers.Dense(512, activation="relu"),
+    layers.Dense(10, activation="softmax"),
+])
+"""
+TRAIN = """
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+history = model.fit(x_train[:2000], y_train[:2000], batch_size=128, epochs=1, verbose=0)
+"""
+
+WRONG = {
+    "backwards": {"split": BACKWARDS_SPLIT, "build_model": CNN.format(units=10), "train": TRAIN},
+    "overlap": {"split": OVERLAPPING_SPLIT, "build_model": CNN.format(units=10), "train": TRAIN},
+    "dense_only": {"split": RANDOM_SPLIT, "build_model": DENSE_ONLY, "train": TRAIN},
+    # y_train has shape (N, 1): its second axis is not the number of classes.
+    # Training then fails (labels up to 9 for one output); the model is still graded.
+    "one_output": {"split": RANDOM_SPLIT, "build_model": CNN.format(units="y_train.shape[1]"),
+                   "train": TRAIN},
+}
+
+
+
+def earned(*names):
+    return sum(POINTS[n] for n in names)
+
+
+@pytest.fixture(scope="module")
+def reference(grade):
+    return grade(SOLUTION, A)
+
+
+@pytest.fixture(scope="module")
+def blank(grade):
+    return grade(BLANK, A)
+
+
+@pytest.fixture(scope="module")
+def wrong(graded):
+    return lambda name: graded(A, name, WRONG[name])
+
+
+def test_points_match_notebook(reference):
+    assert {t.name: t.max_score for t in reference.tests} == POINTS
+
+
+def test_reference_earns_full_marks(reference):
+    assert reference.score == reference.max_score == sum(POINTS.values()), [
+        (t.name, t.status, t.output) for t in reference.tests
+    ]
+    assert all(t.status is Status.PASS for t in reference.tests)
+    assert not [n for n in reference.notes if "raised" in n or "limit" in n], reference.notes
+
+
+def test_blank_release_scores_zero_without_crashing(blank):
+    assert blank.score == 0
+    assert set(by_name(blank)) == set(POINTS)
+    assert all(t.status is Status.NOT_ATTEMPTED for t in blank.tests), [
+        (t.name, t.status, t.output) for t in blank.tests
+    ]
+
+
+def test_workshop_backwards_split(wrong):
+    result = wrong("backwards")
+    assert failing(result) == {"test_split_sizes", "test_test_accuracy"}
+    assert result.score == earned("test_split_has_no_overlap", "test_output_layer",
+                                  "test_parameter_budget")
+    assert "the split is backwards" in by_name(result)["test_split_sizes"].output
+
+
+def test_validation_overlaps_training(wrong):
+    result = wrong("overlap")
+    assert failing(result) == {"test_split_has_no_overlap", "test_test_accuracy"}
+    assert result.score == earned("test_split_sizes", "test_output_layer", "test_parameter_budget")
+    assert "5,000 images are in both `x_train` and `x_val`" in \
+        by_name(result)["test_split_has_no_overlap"].output
+
+
+def test_dense_only_network(wrong):
+    result = wrong("dense_only")
+    assert failing(result) == {"test_parameter_budget", "test_test_accuracy"}
+    assert result.score == earned("test_split_sizes", "test_split_has_no_overlap", "test_output_layer")
+    assert "the budget is 500,000" in by_name(result)["test_parameter_budget"].output
+    assert "use convolutions" in by_name(result)["test_test_accuracy"].output
+
+
+def test_one_output_unit(wrong):
+    result = wrong("one_output")
+    assert failing(result) == {"test_output_layer", "test_test_accuracy"}
+    assert result.score == earned("test_split_sizes", "test_split_has_no_overlap",
+                                  "test_parameter_budget")
+    assert "y_train.shape[1] is 1" in by_name(result)["test_output_layer"].output
+    assert any("cell 'train' raised" in note for note in result.notes), result.notes
