@@ -110,3 +110,9 @@ def test_binary_file_is_not_a_notebook(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     with pytest.raises(SubmissionError, match="not a text file"):
         read_submission(path)
+
+
+def test_grading_the_source_notebook_itself_reports_no_edits(source, release):
+    merged, notes = merge(source, nbformat.from_dict(source), release)
+    assert notes == []
+    assert merged.cells[2].source == "assert ok\n"

@@ -139,10 +139,12 @@ def test_a_cell_that_ignores_interrupts_is_killed_after_a_grace_period(tmp_path,
 
 
 @needs_bwrap
-def test_datasets_stay_readable_even_under_tmp(tmp_path, monkeypatch):
+def test_datasets_stay_readable_even_under_tmp_and_through_a_link(tmp_path, monkeypatch):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "marker.txt").write_text("visible")
     data = tmp_path / "data"
-    data.mkdir()
-    (data / "marker.txt").write_text("visible")
+    data.symlink_to(real)
     monkeypatch.setenv("AUTOGRADER_DATA_DIR", str(data))
     code = f"print(open({str(data / 'marker.txt')!r}).read())\n" + LINEAR_SUMMARY
     result, text = run(tmp_path, code, mode="bwrap")

@@ -111,13 +111,19 @@ def merge(source, submission, release) -> tuple[nbformat.NotebookNode, list[str]
         else:
             if gid and gid not in found:
                 notes.append(f"Cell {gid!r} was deleted from the submission; the instructor's version was restored.")
-            elif gid and strip_hidden_tests(found[gid]).source != stubs.get(gid, cell).get("source"):
+            elif gid and _differs(strip_hidden_tests(found[gid]).source, stubs.get(gid, cell).get("source", "")):
                 notes.append(f"Cell {gid!r} was edited; the instructor's version was used instead.")
             cells.append(strip_hidden_tests(cell))
         cells.extend(extras.get(gid, []) if gid else [])
 
     merged = nbformat.v4.new_notebook(cells=cells, metadata=source.metadata)
     return merged, notes
+
+
+def _differs(submitted: str, released: str) -> bool:
+    """Whether a locked cell was edited; nbgrader trims the whitespace that a
+    removed hidden-test region leaves behind, so trailing whitespace is ignored."""
+    return submitted.rstrip() != released.rstrip()
 
 
 def prepare(source_path: Path, submission, release_path: Path):

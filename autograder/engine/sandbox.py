@@ -59,10 +59,11 @@ def choose(mode: str) -> tuple[str, str | None]:
 
 
 def data_dirs() -> list[Path]:
-    """The dataset directories named in ``AUTOGRADER_DATA_DIR``: bound back
+    """The dataset directories named in ``AUTOGRADER_DATA_DIR``, as absolute
+    paths spelled as given (they may pass through symbolic links): bound back
     read-only, since one may sit under the sandbox's private ``/tmp``."""
     value = os.environ.get("AUTOGRADER_DATA_DIR", "")
-    return [Path(d).resolve() for d in value.split(os.pathsep) if d and Path(d).is_dir()]
+    return [Path(os.path.abspath(d)) for d in value.split(os.pathsep) if d and Path(d).is_dir()]
 
 
 def bwrap_command(*, writable: list[Path], readable: list[Path], hidden: list[Path]) -> list[str]:
@@ -85,7 +86,8 @@ def bwrap_command(*, writable: list[Path], readable: list[Path], hidden: list[Pa
     ]
     for path in [*readable, *data_dirs()]:
         if path.exists():
-            command += ["--ro-bind", str(path), str(path)]
+            # The real directory, mounted where the kernel will look for it.
+            command += ["--ro-bind", str(path.resolve()), str(path)]
     for path in hidden:
         if path.is_dir():
             command += ["--tmpfs", str(path)]
