@@ -92,7 +92,7 @@ def test_writes_outside_the_work_directory_fail(tmp_path):
 def test_memory_limit_stops_the_kernel_and_says_so(tmp_path):
     code = "import numpy as np\nhog = np.ones((400, 1024, 1024))  # 3.2 GB\nimport time; time.sleep(5)"
     result, _ = run(tmp_path, code, memory_gib=1.0)
-    assert result.notes[0].startswith("Memory limit of 1 GiB exceeded")
+    assert any(n.startswith("Memory limit of 1 GiB exceeded") for n in result.notes)
     assert result.score == 0
     assert {t.status for t in result.tests} == {Status.NOT_ATTEMPTED}
 
@@ -104,7 +104,7 @@ def test_process_limit_stops_the_kernel_and_says_so(tmp_path):
         "time.sleep(5)"
     )
     result, _ = run(tmp_path, code, max_processes=16)
-    assert result.notes[0].startswith("Process limit of 16 exceeded")
+    assert any(n.startswith("Process limit of 16 exceeded") for n in result.notes)
 
 
 def test_infinite_loop_is_interrupted_and_the_rest_still_runs(tmp_path):
@@ -134,7 +134,7 @@ def test_a_cell_that_ignores_interrupts_is_killed_after_a_grace_period(tmp_path,
     monkeypatch.setattr(Watchdog, "GRACE", 3)
     code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
     result, _ = run(tmp_path, code, cell_timeout=20)
-    assert result.notes[0].startswith("A cell did not stop when interrupted")
+    assert any(n.startswith("A cell did not stop when interrupted") for n in result.notes)
     assert any("kernel died" in n for n in result.notes)
 
 
