@@ -10,6 +10,8 @@ their configs, ``count_params()`` and real forward passes.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 
@@ -90,3 +92,139 @@ def output_shape(model, sample) -> tuple:
     """Output shape of a forward pass on ``sample``, with ``None`` for the batch axis."""
     out = predict(model, sample, what="a sample batch")
     return (None, *out.shape[1:])
+
+
+MAX_MODEL_CONFIG_BYTES = 64 * 1024**2
+"""Largest ``config.json`` read from a saved model; no model of the course comes near."""
+_KERAS_MODULE = re.compile(r"keras(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def refuse_unsafe_model(path, name: str = "model") -> None:
+    """Fail, naming the layer and saying why, when the ``.keras`` file at
+    ``path`` holds anything safe loading refuses: a ``Lambda`` layer, a Python
+    function (a lambda as an activation) or a class that is not Keras's own.
+
+    The archive's ``config.json`` is read as plain JSON; nothing in it is
+    imported or run. Called before ``keras.saving.load_model(safe_mode=True)``,
+    whose own error would not say which layer is to blame.
+    """
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("config.json")
+            if info.file_size > MAX_MODEL_CONFIG_BYTES:
+                raise AssertionError(
+                    f"Your `{name}` could not be graded: its saved configuration is "
+                    f"{info.file_size / 1024**2:.0f} MiB, far more than any model of this course needs."
+                )
+            config = json.loads(archive.read(info))
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, RecursionError):
+        raise AssertionError(
+            f"The file saved for your `{name}` is not a Keras model archive. Make `{name}` "
+            "a Keras model built in your notebook; the grader saves it itself."
+        ) from None
+    problems = _unsafe_parts(config)
+    if not problems:
+        return
+    what, why = problems[0]
+    more = f" ({len(problems) - 1} more part(s) of the model have the same problem.)" if len(problems) > 1 else ""
+    raise AssertionError(f"Your `{name}` {what}: {why}{more}")
+
+
+_SAFE_LOADING = "the grader loads models with safe loading, which refuses"
+
+
+def _unsafe_parts(config) -> list[tuple[str, str]]:
+    """What safe loading would refuse in a model's JSON config, in the order
+    the layers appear: (what it is, why and what to do instead). The compile
+    configuration (losses, metrics) is skipped: the grader never compiles."""
+    problems = []
+    stack = [(config, True, None)]
+    while stack:
+        node, top, layer = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, False, layer) for item in reversed(node))
+            continue
+        if not isinstance(node, dict):
+            continue
+        where = f" in layer `{layer}`" if layer else ""
+        if node.get("class_name") == "__lambda__" or _is_pickled_function(node):
+            problems.append((
+                f"uses a Python lambda or function{where} (for example as an activation)",
+                f"{_SAFE_LOADING} Python code saved with a model because it could do anything "
+                "when loaded. Use a built-in activation by name, e.g. activation=\"relu\".",
+            ))
+            continue
+        if "module" in node and "class_name" in node and "config" in node:
+            problem = _unsafe_object(node, top, where)
+            if problem:
+                problems.append(problem)
+                continue
+            inner = node["config"] if isinstance(node["config"], dict) else {}
+            layer = inner.get("name") or layer
+        stack.extend(
+            (value, False, layer) for key, value in reversed(list(node.items()))
+            if key != "compile_config"
+        )
+    return problems
+
+
+def _is_pickled_function(node: dict) -> bool:
+    """Keras saves a plain Python function (not a registered one) as its bytecode."""
+    value = node.get("value")
+    return set(node) == {"value"} and isinstance(value, list) and bool(value) and isinstance(value[0], str)
+
+
+_NOT_KERAS = (
+    f"{_SAFE_LOADING} classes and functions that are not part of Keras, because their code "
+    "would have to run in the grader, whether or not they are registered."
+)
+
+
+def _unsafe_object(node: dict, top: bool, where: str) -> tuple[str, str] | None:
+    class_name = str(node.get("class_name"))
+    config = node.get("config") if isinstance(node.get("config"), dict) else {}
+    layer = config.get("name") or node.get("name")
+    called = f" `{layer}`" if layer else ""
+    if class_name == "Lambda" and _is_keras(node):
+        return (
+            f"has a Lambda layer{called}",
+            f"{_SAFE_LOADING} Lambda layers because they carry arbitrary Python code. "
+            "Replace it with built-in layers (e.g. keras.layers.Rescaling to scale inputs, "
+            "keras.layers.Reshape or keras.layers.Flatten to change shapes).",
+        )
+    if _is_keras(node):
+        return None
+    if node.get("module") == "builtins" and class_name == "function":
+        return (
+            f"uses your own function `{node.get('config')}`{where}",
+            f"{_NOT_KERAS} Use a built-in activation by name, e.g. activation=\"relu\".",
+        )
+    if top:
+        return (
+            f"is an instance of your own class `{class_name}`",
+            f"{_NOT_KERAS} Build the model with keras.Sequential or the functional API "
+            "(keras.Model(inputs, outputs)) from built-in layers.",
+        )
+    return (
+        f"uses the custom class `{class_name}`" + (f" (layer{called})" if layer else where),
+        f"{_NOT_KERAS} Use built-in keras.layers instead.",
+    )
+
+
+def _is_keras(node: dict) -> bool:
+    """Whether a serialized object names a class Keras itself defines."""
+    import importlib
+
+    module, class_name = node.get("module"), node.get("class_name")
+    registered = node.get("registered_name")
+    if not isinstance(module, str) or not isinstance(class_name, str):
+        return False
+    if not _KERAS_MODULE.fullmatch(module) or registered not in (None, class_name):
+        return False
+    try:
+        return isinstance(getattr(importlib.import_module(module), class_name, None), type)
+    except Exception:  # a module name Keras does not have
+        return False

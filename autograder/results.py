@@ -47,6 +47,10 @@ class GradingResult:
     """Seconds per stage: prepare, kernel_start, execute, export, evaluate."""
     notes: list[str] = field(default_factory=list)
     """Things the student should know that no single check owns."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Headline measurements the suite made itself, e.g. ``test_accuracy``."""
+    student: str = ""
+    """Who submitted, where the submission's place says (batch grading)."""
 
     @property
     def score(self) -> float:
@@ -65,5 +69,21 @@ class GradingResult:
             "execution_time": round(self.execution_time, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "notes": list(self.notes),
+            "metrics": dict(self.metrics),
+            "student": self.student,
             "tests": [t.to_dict() for t in self.tests],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GradingResult":
+        """Read back what :meth:`to_dict` wrote (``score`` is recomputed)."""
+        return cls(
+            assignment=data["assignment"],
+            submission=data["submission"],
+            tests=[CheckResult.from_dict(t) for t in data.get("tests", [])],
+            execution_time=data.get("execution_time", 0.0),
+            timings=dict(data.get("timings", {})),
+            notes=list(data.get("notes", [])),
+            metrics=dict(data.get("metrics", {})),
+            student=data.get("student", ""),
+        )

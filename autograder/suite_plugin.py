@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.checks import NotAttempted, PartialCredit
+from autograder.checks import NotAttempted, PartialCredit, refuse_unsafe_model
 from autograder.results import CheckResult, Status
 
 ARTIFACTS_OPTION = "artifacts_dir"
 REPORT_OPTION = "grading_report"
+FEEDBACK_OPTION = "feedback_dir"
 MAX_MESSAGE = 2000
 
 
@@ -34,8 +35,14 @@ def pytest_addoption(parser):
         dest=REPORT_OPTION,
         help="write one JSON result per check to this file",
     )
+    group.addoption(
+        "--feedback-dir",
+        dest=FEEDBACK_OPTION,
+        help="keep what the checks measured (metrics, predictions) here for feedback reports",
+    )
     parser.addini(ARTIFACTS_OPTION, "default for --artifacts-dir")
     parser.addini(REPORT_OPTION, "default for --grading-report")
+    parser.addini(FEEDBACK_OPTION, "default for --feedback-dir")
 
 
 def _setting(config, name):
@@ -140,9 +147,10 @@ class Artifacts:
 
     def model(self, name: str = "model"):
         def load():
+            path = self._path(name, ".keras")  # before importing Keras: seconds saved when absent
+            refuse_unsafe_model(path, name)  # names a Lambda or custom layer, reading JSON only
             import keras
 
-            path = self._path(name, ".keras")
             try:
                 return keras.saving.load_model(path, safe_mode=True, compile=False)
             except Exception as exc:
@@ -173,3 +181,62 @@ class Artifacts:
 def artifacts(request) -> Artifacts:
     """The student's exported artifacts (see :class:`Artifacts`)."""
     return Artifacts(_setting(request.config, ARTIFACTS_OPTION))
+
+
+class Feedback:
+    """What the checks measured, kept for the student's report.
+
+    Everything here is computed by the suite in this trusted process, never
+    read from the kernel. Without ``--feedback-dir`` it is thrown away, so a
+    suite can always call it. Recording never raises: feedback must not change
+    a check's outcome.
+    """
+
+    METRICS_FILE = "metrics.json"
+
+    def __init__(self, directory: Path | None):
+        self.directory = Path(directory) if directory else None
+        self.metrics: dict[str, float] = {}
+
+    def metric(self, name: str, value: float) -> None:
+        """A headline measurement, e.g. ``test_accuracy`` (Gradescope's leaderboard shows it)."""
+        value = float(value)
+        if not np.isfinite(value):  # a diverged model: no number to show, and JSON has no NaN
+            return
+        self.metrics[name] = value
+        self._save_json(self.METRICS_FILE, self.metrics)
+
+    def classification(self, y_true, y_pred, class_names=None) -> None:
+        """Integer labels and predicted classes on held-out data (a confusion matrix)."""
+        names = [str(n) for n in class_names] if class_names is not None else []
+        self._save_npz("classification.npz", y_true=np.asarray(y_true, dtype=np.int64).ravel(),
+                       y_pred=np.asarray(y_pred, dtype=np.int64).ravel(),
+                       class_names=np.asarray(names, dtype=str))
+
+    def regression(self, y_true, y_pred, label: str = "prediction") -> None:
+        """Targets and predictions on held-out data (a predictions-vs-truth plot)."""
+        self._save_npz(f"regression_{label}.npz",
+                       y_true=np.asarray(y_true, dtype=np.float64).ravel(),
+                       y_pred=np.asarray(y_pred, dtype=np.float64).ravel())
+
+    def _save_json(self, name: str, data) -> None:
+        if self.directory:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                (self.directory / name).write_text(json.dumps(data, indent=2))
+            except (OSError, ValueError):
+                pass
+
+    def _save_npz(self, name: str, **arrays) -> None:
+        if self.directory:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                np.savez_compressed(self.directory / name, **arrays)
+            except (OSError, ValueError):
+                pass
+
+
+@pytest.fixture(scope="session")
+def feedback(request) -> Feedback:
+    """Where checks keep measurements for feedback reports (see :class:`Feedback`)."""
+    return Feedback(_setting(request.config, FEEDBACK_OPTION))

@@ -1,5 +1,6 @@
-"""linear_grading graded end to end: the reference, the blank release, wrong
-answers and tampered notebooks, through the real engine and a real kernel."""
+"""linear_grading graded end to end: the reference, the blank release and
+wrong answers, through the real engine and a real kernel. Tampered and broken
+notebooks are the adversarial corpus (tests/test_adversarial.py)."""
 
 import pytest
 
@@ -111,27 +112,6 @@ def test_partial_accuracy_earns_half_the_accuracy_points(grade, linear_partial_s
     assert "61.8%" in accuracy.output
     assert failing(result) == {"test_training_loss", "test_rounded_grade_accuracy"}
     assert result.score == 6.5
-
-
-def test_edited_and_deleted_test_cells_are_replaced_by_the_instructors(grade, tmp_path_factory):
-    answers = {"summary": SUMMARY, "build_model": LINEAR, "train": TRAIN.format(epochs=1)}
-
-    def tamper(notebook):
-        by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in notebook.cells}
-        # Fake the data: perfect grades become trivially learnable.
-        by_id["setup"].source = "import numpy as np\nimport keras\nx = np.zeros((10, 3)); y = np.zeros((10, 1))"
-        by_id["model_selfcheck"].source = "pass"
-        notebook.cells.remove(by_id["loss_hidden"])
-        notebook.cells.remove(by_id["summary_selfcheck"])
-
-    result = grade(wrong(tmp_path_factory, "tampered", answers, edit=tamper), A)
-    notes = " ".join(result.notes)
-    assert "'setup' was edited" in notes
-    assert "'loss_hidden' was deleted" in notes
-    # Trained one epoch on the real data, not the faked zeros: the summary
-    # matches the real grading.npz because the instructor's set-up cell ran.
-    assert by_name(result)["test_data_summary"].status is Status.PASS
-    assert {t.name for t in result.tests} == set(POINTS)
 
 
 def test_unreadable_submission_is_graded_zero_with_a_message(tmp_path, read_json):

@@ -3,7 +3,10 @@
 import nbformat
 import pytest
 
-from autograder.engine.prepare import SubmissionError, merge, read_submission
+from autograder.engine.prepare import SubmissionError, check_assignment, merge, read_submission
+from conftest import REPO
+
+RELEASES = REPO / "assignments"
 
 
 def cell(gid, source, *, kind="code", answer=False, grade=False):
@@ -116,3 +119,20 @@ def test_grading_the_source_notebook_itself_reports_no_edits(source, release):
     merged, notes = merge(source, nbformat.from_dict(source), release)
     assert notes == []
     assert merged.cells[2].source == "assert ok\n"
+
+
+def test_this_assignments_notebook_is_never_taken_for_another_even_when_heavily_edited():
+    release_path = RELEASES / "linear_grading" / "linear_grading.ipynb"
+    submission = nbformat.read(release_path, as_version=4)
+    locked = [c for c in submission.cells if not c.metadata["nbgrader"]["solution"]]
+    for cell in locked[1:]:  # every fixed cell but one edited
+        cell.source = "edited"
+    check_assignment(submission, release_path)  # no error: it is graded as usual
+
+
+def test_a_notebook_without_cell_ids_is_run_with_a_note_saying_no_answer_cell_was_found(source, release):
+    submission = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    check_assignment(submission, RELEASES / "linear_grading" / "linear_grading.ipynb")
+    merged, notes = merge(source, submission, release)
+    assert merged.cells[0].source == "x = 1"
+    assert "None of your notebook's cells carries this assignment's cell ids" in notes[0]

@@ -1,11 +1,21 @@
 """Stage 2, execute: run the prepared notebook in a fresh kernel with nbclient,
-within the assignment's limits and, where it works, inside a sandbox."""
+within the assignment's limits and, where it works, inside a sandbox.
+
+A cell that raises does not stop the run. A cell that kills the kernel (a
+crash in native code, ``os._exit``, a limit the watchdog enforces) is skipped:
+the notebook runs again from the start in a fresh kernel without it, at most
+:data:`MAX_RESTARTS` times and within the notebook's time budget, so the
+cells after it can still be graded.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import select
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -22,13 +32,23 @@ from nbclient.exceptions import DeadKernelError
 from traitlets import List, Unicode
 
 from autograder.course import PACKAGE_DIR, Limits
-from autograder.datasets._files import kit_data_dir
-from autograder.engine import sandbox
+from autograder.datasets._files import keras_cache_dir, kit_data_dir
+from autograder.engine import sandbox, untrusted
 from autograder.engine.prepare import grade_id
 
 # TensorFlow's C++ start-up chatter goes to the kernel's stderr; keep the
 # executed notebook readable.
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
+KERNEL_ENV_NAMES = {
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ",
+    "PYTHONPATH", "LD_LIBRARY_PATH", "AUTOGRADER_DATA_DIR", "AUTOGRADER_OFFLINE",
+}
+KERNEL_ENV_PREFIXES = ("LC_", "KERAS_", "TF_", "CUDA_", "NVIDIA_", "XLA_", "OMP_", "MKL_", "OPENBLAS_")
+"""The grader's environment variables the kernel inherits. Nothing else
+passes: tokens and credentials in the grader's environment stay out of reach
+of the student's code (and of its outputs, which become feedback)."""
+MAX_RESTARTS = 2
+"""Fresh kernels started after the kernel died, each without the cell that killed it."""
 GIB = 1024**3
 
 
@@ -43,6 +63,7 @@ class Execution:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     kernel_died: bool = False
+    """Whether the kernel died at least once (see the notes for where and why)."""
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -55,18 +76,44 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 
 class LimitedClient(NotebookClient):
-    """An nbclient that keeps at most ``max_output_bytes`` of cell output and
-    remembers whether a cell timed out."""
+    """An nbclient that keeps at most ``max_output_bytes`` of cell output,
+    remembers whether a cell timed out, and keeps each cell's execute reply
+    (whether a cell failed, even when the notebook hid its traceback)."""
 
     max_output_bytes = 16 * 1024**2
     output_bytes = 0
     output_truncated = False
     timed_out = False
     """Whether the last cell hit its timeout (the kernel reports only KeyboardInterrupt)."""
+    last_reply: dict | None = None
+    _alive_watch = None
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self.timed_out = True
-        return await super()._async_handle_timeout(timeout, cell)
+        reply = await super()._async_handle_timeout(timeout, cell)
+        # nbclient stops watching whether the kernel lives once a cell times out,
+        # then waits a whole timeout again for the reply: watch again, so that a
+        # kernel killed for ignoring its interrupt is noticed at once.
+        self._alive_watch = asyncio.ensure_future(self._async_poll_kernel_alive())
+        return reply
+
+    async def async_execute_cell(self, *args, **kwargs):
+        try:
+            return await super().async_execute_cell(*args, **kwargs)
+        finally:
+            if self._alive_watch is not None:
+                self._alive_watch.cancel()
+                self._alive_watch = None
+
+    async def _async_check_alive(self):
+        # The kernel's process first: the heartbeat takes seconds to miss a dead kernel.
+        if self.km is not None and not await self.km.is_alive():
+            raise DeadKernelError("Kernel died")
+        await super()._async_check_alive()
+
+    async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+        self.last_reply = exec_reply
+        return await super()._check_raise_for_error(cell, cell_index, exec_reply)
 
     def output(self, outs, msg, display_id, cell_index):
         size = len(json.dumps(msg.get("content", {}), default=str))
@@ -83,22 +130,65 @@ class LimitedClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
+class CappedLog:
+    """The kernel's own stdout and stderr (what reaches its file descriptors,
+    not cell outputs), kept in ``path`` up to ``max_bytes``. The rest is read
+    and dropped, so a kernel that floods them neither blocks nor fills the disk."""
+
+    def __init__(self, path: Path, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.written = self.dropped = 0
+        self.read_fd, self.write_fd = os.pipe()
+        self._file = open(path, "wb")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self):
+        poller = select.poll()
+        poller.register(self.read_fd, select.POLLIN)
+        while not self._stop.is_set():
+            if not poller.poll(200):
+                continue
+            chunk = os.read(self.read_fd, 1 << 16)
+            if not chunk:
+                return
+            keep = chunk[: max(0, self.max_bytes - self.written)]
+            if keep:
+                self._file.write(keep)
+                self._file.flush()
+                self.written += len(keep)
+            self.dropped += len(chunk) - len(keep)
+
+    def close(self):
+        os.close(self.write_fd)
+        self._thread.join(timeout=2)  # what the kernel wrote last
+        self._stop.set()  # a leftover process may hold the pipe open
+        self._thread.join(timeout=2)
+        if self.dropped:
+            self._file.write(f"\n[{self.dropped} more bytes were dropped: log limit reached]\n".encode())
+        self._file.close()
+        os.close(self.read_fd)
+
+
 class Watchdog(threading.Thread):
-    """Stops the kernel when it and its children use too much memory, start
-    too many processes, or run past ``deadline`` (a cell that ignored its
-    interrupt), and remembers why."""
+    """Stops the kernel when it and its children start too many processes, use
+    too much memory (their proportional resident memory plus what they stored
+    in the sandbox's memory-backed ``/tmp`` and ``/dev/shm``), or run past
+    ``deadline`` (a cell that ignored its interrupt), and remembers why."""
 
     GRACE = 30
     """Seconds a cell may go on after its timeout before the kernel is killed."""
 
-    def __init__(self, pid: int, limits: Limits, interval: float = 0.2):
+    def __init__(self, root: psutil.Process, limits: Limits, interval: float = 0.2):
         super().__init__(daemon=True)
-        self.root = psutil.Process(pid)
+        self.root = root
         self.limits = limits
         self.interval = interval
         self.reason: str | None = None
         self.deadline = float("inf")
         self._stop = threading.Event()
+        self._own_mounts = _mount_namespace(os.getpid())
 
     def _tree(self):
         try:
@@ -106,28 +196,50 @@ class Watchdog(threading.Thread):
         except psutil.NoSuchProcess:
             return []
 
+    def _private_files_bytes(self, tree) -> int:
+        """Bytes stored in the sandbox's private tmpfs mounts, read through a
+        process that lives in the sandbox's mount namespace (none without one)."""
+        for process in tree:
+            namespace = _mount_namespace(process.pid)
+            if namespace is None or namespace == self._own_mounts:
+                continue
+            used = 0
+            for mount in sandbox.PRIVATE_TMPFS:
+                try:
+                    stats = os.statvfs(f"/proc/{process.pid}/root{mount}")
+                except OSError:
+                    continue
+                used += (stats.f_blocks - stats.f_bfree) * stats.f_frsize
+            return used
+        return 0
+
     def run(self):
         while not self._stop.wait(self.interval):
             tree = self._tree()
             if not tree:
                 return
-            rss = 0
-            for process in tree:
-                try:
-                    rss += process.memory_info().rss
-                except psutil.NoSuchProcess:
-                    pass
-            if rss > self.limits.memory_gib * GIB:
-                self.reason = (
-                    f"memory limit of {self.limits.memory_gib:g} GiB exceeded: the kernel was stopped."
-                )
-            elif len(tree) > self.limits.max_processes:
+            if len(tree) > self.limits.max_processes:
                 self.reason = (
                     f"process limit of {self.limits.max_processes} exceeded: the kernel was stopped."
                 )
-            elif time.monotonic() > self.deadline:
-                self.reason = "a cell did not stop when interrupted at its time limit: the kernel was stopped."
+            else:
+                limit = self.limits.memory_gib * GIB
+                files = self._private_files_bytes(tree)
+                used = sum(_rss(process) for process in tree)
+                if used + files > limit:
+                    # Resident sizes count pages shared after a fork once per process;
+                    # confirm with proportional sizes (slower to read) before stopping.
+                    used = sum(_pss(process) for process in tree)
+                if used + files > limit:
+                    also = f" (counting {files / GIB:.1f} GiB of files in /tmp or /dev/shm)" if files > 0.1 * GIB else ""
+                    self.reason = (
+                        f"memory limit of {self.limits.memory_gib:g} GiB exceeded{also}: "
+                        "the kernel was stopped."
+                    )
+                elif time.monotonic() > self.deadline:
+                    self.reason = "a cell did not stop when interrupted at its time limit: the kernel was stopped."
             if self.reason:
+                kill_group(self.root)
                 for process in reversed(tree):
                     try:
                         process.kill()
@@ -139,22 +251,90 @@ class Watchdog(threading.Thread):
         self._stop.set()
 
 
-def _error_note(cell, index: int, timeout: int | None) -> str | None:
-    """What went wrong in ``cell``; ``timeout`` is set when it was interrupted."""
-    where = f"cell {grade_id(cell)!r}" if grade_id(cell) else f"cell {index + 1}"
+def _rss(process) -> int:
+    try:
+        return process.memory_info().rss
+    except psutil.NoSuchProcess:
+        return 0
+
+
+def _pss(process) -> int:
+    """A process's proportional set size: its resident memory, with pages it
+    shares (a forked child's copy-on-write pages) split among the sharers, so
+    a tree of forked processes is not counted many times over. Falls back to
+    the resident set size where the kernel does not say."""
+    try:
+        with open(f"/proc/{process.pid}/smaps_rollup") as rollup:
+            return sum(
+                int(line.split()[1]) * 1024 for line in rollup
+                if line.startswith(("Pss:", "SwapPss:"))
+            )
+    except (OSError, ValueError, IndexError):
+        return _rss(process)
+
+
+def _mount_namespace(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/mnt").st_ino
+    except OSError:
+        return None
+
+
+def kill_group(leader: psutil.Process) -> None:
+    """Kill the process group ``leader`` leads (the kernel starts in a session
+    of its own), which also reaches children that left the kernel's process
+    tree. Only while the leader is still the process we started (psutil
+    checks that its pid was not reused), and never the grader's own group."""
+    try:
+        if leader.is_running() and os.getpgid(leader.pid) == leader.pid != os.getpgrp():
+            os.killpg(leader.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, psutil.Error):
+        pass
+
+
+def _where(cell, index: int) -> str:
+    return f"cell {grade_id(cell)!r}" if grade_id(cell) else f"cell {index + 1}"
+
+
+def _error_note(cell, index: int, timeout: int | None, reply: dict | None) -> str | None:
+    """What went wrong in ``cell``; ``timeout`` is set when it was interrupted.
+
+    The execute reply says whether the cell failed even when the notebook
+    replaced IPython's ``showtraceback`` so that no error output appears."""
+    where = _where(cell, index)
     if timeout is not None:
         return f"{where} ran longer than the {timeout} s limit and was interrupted."
+    content = (reply or {}).get("content", {})
+    if content.get("status") == "error":
+        return f"{where} raised {content.get('ename')}: {str(content.get('evalue'))[:200]}"
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
             return f"{where} raised {output.get('ename')}: {str(output.get('evalue'))[:200]}"
     return None
 
 
-def _kernel_manager(mode: str, runtime_dir: Path, workdir: Path, hidden: list[Path]):
+def kernel_env(workdir: Path) -> dict[str, str]:
+    """The environment of the student's kernel: the allowed part of the
+    grader's (see :data:`KERNEL_ENV_NAMES`), and writable configuration caches."""
+    env = {
+        name: value for name, value in os.environ.items()
+        if name in KERNEL_ENV_NAMES or name.startswith(KERNEL_ENV_PREFIXES)
+    }
+    return {
+        **env, **KERNEL_ENV,
+        # Configuration caches must be writable even when HOME is hidden.
+        "MPLCONFIGDIR": str(workdir / ".config" / "matplotlib"),
+        "IPYTHONDIR": str(workdir / ".config" / "ipython"),
+    }
+
+
+def _kernel_manager(mode: str, runtime_dir: Path, workdir: Path, hidden: list[Path],
+                    limits: Limits):
     # Asynchronous managers, as nbclient expects: a blocking client would stall
     # its event loop, and with it the check that notices a dead kernel.
     if mode == "none":
         return AsyncKernelManager(kernel_name="python3")
+    data = kit_data_dir()
     # Without a network namespace's loopback the kernel talks over Unix sockets,
     # which live in a short private directory (socket paths are length-limited).
     manager = SandboxedKernelManager(
@@ -164,8 +344,10 @@ def _kernel_manager(mode: str, runtime_dir: Path, workdir: Path, hidden: list[Pa
         connection_file=str(runtime_dir / "connection.json"),
         command_prefix=sandbox.bwrap_command(
             writable=[workdir, runtime_dir],
-            readable=[Path(sys.prefix), Path(sys.base_prefix), PACKAGE_DIR, kit_data_dir()],
-            hidden=hidden,
+            readable=[Path(sys.prefix), Path(sys.base_prefix), PACKAGE_DIR, data, keras_cache_dir()],
+            # The kit's data folder in a checkout also holds the data generator.
+            hidden=[*hidden, data / "tools"],
+            tmpfs_bytes=int(limits.memory_gib * GIB),
         ),
     )
     # A signal would reach bwrap, not the kernel: interrupt with a message.
@@ -173,15 +355,97 @@ def _kernel_manager(mode: str, runtime_dir: Path, workdir: Path, hidden: list[Pa
     return manager
 
 
+@dataclass
+class _Attempt:
+    """One run of the notebook in one kernel."""
+
+    notes: list[str] = field(default_factory=list)
+    died_at: int | None = None
+    reason: str | None = None
+    output_truncated: bool = False
+    budget_exhausted: bool = False
+
+
 def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
         sandbox_mode: str = "none", hidden: list[Path] = ()) -> Execution:
     """Execute ``notebook`` in ``workdir`` (outputs are written into the cells),
-    then ``final_cell`` in the same kernel. Cell errors do not stop the run.
+    then ``final_cell`` in the same kernel. Cell errors do not stop the run; a
+    cell that kills the kernel is skipped in a fresh kernel (see the module).
 
     ``sandbox_mode`` is ``"bwrap"`` or ``"none"`` (see :mod:`sandbox`);
     ``hidden`` paths are invisible to a sandboxed kernel.
     """
     execution = Execution()
+    (workdir / ".config").mkdir(exist_ok=True)  # IPython warns when its parent is missing
+    student_cells = len(notebook.cells)
+    if final_cell is not None:
+        notebook.cells.append(final_cell)
+    log = CappedLog(workdir / "kernel.log", int(limits.max_output_mib * 1024**2))
+    skipped: set[int] = set()
+    deaths: list[str] = []
+    budget = {"deadline": None}
+    truncated = False
+    try:
+        while True:
+            attempt = _run_once(notebook, student_cells, workdir, limits, sandbox_mode,
+                                list(hidden), skipped, budget, log, execution)
+            truncated = truncated or attempt.output_truncated
+            if attempt.died_at is None:
+                break
+            execution.kernel_died = True
+            if attempt.reason:
+                deaths.append(attempt.reason[0].upper() + attempt.reason[1:])
+            index = attempt.died_at
+            if index >= student_cells:
+                deaths.append(
+                    "The kernel died while the grader was saving your variables (model, history, "
+                    "arrays), so none of them could be graded. Does your notebook replace a "
+                    "function of Keras, NumPy or Python that saving uses? Remove that code."
+                )
+                break
+            where = _where(notebook.cells[index], index)
+            how = "" if attempt.reason else (
+                " (for example os._exit, a crash in native code such as a segmentation fault, "
+                "or running out of memory)"
+            )
+            if len(skipped) >= MAX_RESTARTS or attempt.budget_exhausted:
+                deaths.append(
+                    f"The kernel died in {where}{how}; it was not restarted again, so the cells "
+                    "after it did not run."
+                )
+                break
+            deaths.append(
+                f"The kernel died in {where}{how}. The notebook was run again in a fresh kernel "
+                "without that cell, so the cells after it could still be graded."
+            )
+            skipped.add(index)
+            notebook.cells[index].setdefault("outputs", []).append(nbformat.v4.new_output(
+                "stream", name="stderr",
+                text="[the grader skipped this cell on the next run: the kernel died in it]\n",
+            ))
+    finally:
+        log.close()
+    # What the deaths were, then what went wrong in the cells of the last run.
+    execution.notes[:0] = deaths + attempt.notes
+    if truncated:
+        execution.notes.append(
+            f"Your notebook printed more than the output limit of {limits.max_output_mib:g} MiB; "
+            "the rest of its output was dropped."
+        )
+    if log.dropped:
+        execution.notes.append(
+            f"Your notebook wrote more than {limits.max_output_mib:g} MiB straight to the "
+            "kernel's standard output or error; the rest was dropped."
+        )
+    untrusted.replace_file(workdir / "executed.ipynb", nbformat.writes(notebook))
+    return execution
+
+
+def _run_once(notebook, student_cells: int, workdir: Path, limits: Limits, sandbox_mode: str,
+              hidden: list[Path], skipped: set[int], budget: dict, log: CappedLog,
+              execution: Execution) -> _Attempt:
+    """Start a kernel, run every cell not in ``skipped``, shut it down."""
+    attempt = _Attempt()
     client = LimitedClient(
         notebook,
         timeout=limits.cell_timeout,
@@ -193,79 +457,85 @@ def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
     )
     client.max_output_bytes = int(limits.max_output_mib * 1024**2)
     runtime_dir = Path(tempfile.mkdtemp(prefix="ag-kernel-"))
-    env = {
-        **os.environ, **KERNEL_ENV,
-        # Configuration caches must be writable even when HOME is read-only.
-        "MPLCONFIGDIR": str(workdir / ".config" / "matplotlib"),
-        "IPYTHONDIR": str(workdir / ".config" / "ipython"),
-    }
-    started = time.perf_counter()
-    # The kernel's own stdout/stderr (not cell outputs) go to a log beside the
-    # executed notebook rather than onto the grader's terminal.
-    with open(workdir / "kernel.log", "wb") as kernel_log:
-        try:
-            client.km = _kernel_manager(sandbox_mode, runtime_dir, workdir, list(hidden))
-            client.start_new_kernel(env=env, stdout=kernel_log, stderr=kernel_log)
-            client.start_new_kernel_client()
-        except Exception as exc:
-            if client.km is not None and client.km.has_kernel:
-                run_sync(client.km.shutdown_kernel)(now=True)
-            raise KernelStartError(
-                f"Could not start a python3 Jupyter kernel within {limits.startup_timeout} s "
-                f"({type(exc).__name__}: {exc}). Check that ipykernel is installed in the "
-                "grader's environment; the kernel's log is in " + str(workdir / "kernel.log")
-            ) from exc
-        execution.timings["kernel_start"] = time.perf_counter() - started
-        watchdog = Watchdog(client.km.provisioner.process.pid, limits)
-        watchdog.start()
-        try:
-            with client.setup_kernel():
-                _run_cells(client, notebook, limits, final_cell, execution, watchdog)
-        finally:
-            watchdog.stop()
-            shutil.rmtree(runtime_dir, ignore_errors=True)
-    if watchdog.reason:
-        execution.notes.insert(0, watchdog.reason[0].upper() + watchdog.reason[1:])
-    if client.output_truncated:
-        execution.notes.append(
-            f"Your notebook printed more than the output limit of {limits.max_output_mib:g} MiB; "
-            "the rest of its output was dropped."
-        )
-    nbformat.write(notebook, workdir / "executed.ipynb")
-    return execution
-
-
-def _run_cells(client, notebook, limits: Limits, final_cell, execution: Execution,
-               watchdog: Watchdog) -> None:
     started = time.perf_counter()
     try:
-        for index, cell in enumerate(notebook.cells):
-            remaining = limits.notebook_timeout - (time.perf_counter() - started)
+        client.km = _kernel_manager(sandbox_mode, runtime_dir, workdir, hidden, limits)
+        client.start_new_kernel(env=kernel_env(workdir), stdout=log.write_fd, stderr=log.write_fd)
+        client.start_new_kernel_client()
+    except Exception as exc:
+        if client.km is not None and client.km.has_kernel:
+            run_sync(client.km.shutdown_kernel)(now=True)
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+        raise KernelStartError(
+            f"Could not start a python3 Jupyter kernel within {limits.startup_timeout} s "
+            f"({type(exc).__name__}: {exc}). Check that ipykernel is installed in the "
+            "grader's environment; the kernel's log is in " + str(workdir / "kernel.log")
+        ) from exc
+    execution.timings["kernel_start"] = (
+        execution.timings.get("kernel_start", 0.0) + time.perf_counter() - started
+    )
+    root = psutil.Process(client.km.provisioner.process.pid)
+    watchdog = Watchdog(root, limits)
+    watchdog.start()
+    try:
+        with client.setup_kernel():
+            try:
+                _run_cells(client, notebook, student_cells, limits, skipped, budget, attempt,
+                           watchdog, execution)
+            finally:
+                # The kernel and whatever it left running in its session (a daemon
+                # without the sandbox), while the kernel still holds its pid.
+                kill_group(root)
+    finally:
+        watchdog.stop()
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+    attempt.reason = watchdog.reason
+    attempt.output_truncated = client.output_truncated
+    return attempt
+
+
+def _run_cells(client, notebook, student_cells: int, limits: Limits, skipped: set[int],
+               budget: dict, attempt: _Attempt, watchdog: Watchdog, execution: Execution) -> None:
+    if budget["deadline"] is None:
+        budget["deadline"] = time.monotonic() + limits.notebook_timeout
+    started = time.perf_counter()
+    index = 0
+    exporting = False
+    try:
+        for index, cell in enumerate(notebook.cells[:student_cells]):
+            if index in skipped:
+                continue
+            remaining = budget["deadline"] - time.monotonic()
             if remaining <= 0:
-                execution.notes.append(
+                attempt.budget_exhausted = True
+                attempt.notes.append(
                     f"The notebook ran longer than its time budget of {limits.notebook_timeout} s; "
                     f"cells from cell {index + 1} on were not run."
                 )
                 break
             client.timeout = max(1, int(min(limits.cell_timeout, remaining)))
             client.timed_out = False
+            client.last_reply = None
             watchdog.deadline = time.monotonic() + client.timeout + Watchdog.GRACE
             client.execute_cell(cell, index)
             timeout = client.timeout if client.timed_out else None
-            note = _error_note(cell, index, timeout) if cell.cell_type == "code" else None
+            note = (
+                _error_note(cell, index, timeout, client.last_reply)
+                if cell.cell_type == "code" else None
+            )
             if note:
-                execution.notes.append(note)
-        execution.timings["execute"] = time.perf_counter() - started
-        if final_cell is not None:
-            started = time.perf_counter()
+                attempt.notes.append(note)
+        if len(notebook.cells) > student_cells:
+            _add_time(execution, "execute", started)
+            exporting, index, started = True, student_cells, time.perf_counter()
             client.timeout = limits.cell_timeout
             watchdog.deadline = time.monotonic() + client.timeout + Watchdog.GRACE
-            notebook.cells.append(final_cell)
-            client.execute_cell(final_cell, len(notebook.cells) - 1)
-            execution.timings["export"] = time.perf_counter() - started
+            client.execute_cell(notebook.cells[index], index)
     except DeadKernelError:
-        execution.kernel_died = True
-        execution.notes.append(
-            "The kernel died while running your notebook (for example os._exit, a "
-            "crash in native code or running out of memory); later cells did not run."
-        )
+        attempt.died_at = index
+    finally:
+        _add_time(execution, "export" if exporting else "execute", started)
+
+
+def _add_time(execution: Execution, stage: str, started: float) -> None:
+    execution.timings[stage] = execution.timings.get(stage, 0.0) + time.perf_counter() - started

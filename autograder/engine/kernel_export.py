@@ -13,9 +13,12 @@ def _autograder_export_artifacts(namespace, artifacts, outdir):
     ``artifacts`` maps variable names to kinds (``model``, ``history``,
     ``array``). Writes ``export_log.json`` with, per name, ``status``
     (``saved``, ``missing``, ``invalid``) and a ``message`` for the student.
+    ``outdir`` is emptied first, so files the notebook itself put there (a
+    model trained elsewhere, a fake report) are not taken for its work.
     """
     import json
     import os
+    import shutil
 
     import numpy as np
 
@@ -46,7 +49,12 @@ def _autograder_export_artifacts(namespace, artifacts, outdir):
         np.save(os.path.join(outdir, name + ".npy"), array, allow_pickle=False)
 
     savers = {"model": save_model, "history": save_history, "array": save_array}
-    os.makedirs(outdir, exist_ok=True)
+    suffixes = {"model": ".keras", "history": ".history.json", "array": ".npy"}
+    if os.path.islink(outdir) or os.path.isfile(outdir):
+        os.unlink(outdir)
+    elif os.path.isdir(outdir):
+        shutil.rmtree(outdir)
+    os.makedirs(outdir)
     for name, kind in artifacts.items():
         if name not in namespace:
             log[name] = {
@@ -58,6 +66,11 @@ def _autograder_export_artifacts(namespace, artifacts, outdir):
             problem = savers[kind](name, namespace[name])
         except Exception as exc:  # the student's object, anything can go wrong
             problem = f"`{name}` could not be saved: {type(exc).__name__}: {exc}"
+        if not problem and not os.path.isfile(os.path.join(outdir, name + suffixes[kind])):
+            problem = (
+                f"`{name}` was not saved: saving it wrote no file. Does your notebook replace "
+                "a function of Keras, NumPy or Python that saving uses? Remove that code."
+            )
         log[name] = (
             {"status": "invalid", "message": problem} if problem else {"status": "saved"}
         )

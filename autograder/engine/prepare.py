@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import nbformat
+from nbformat.warnings import DuplicateCellId
 
 HIDDEN_TESTS = re.compile(
     r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*$.*?^[ \t]*### END HIDDEN TESTS[ \t]*\n?",
@@ -36,8 +38,17 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
             "saved from Jupyter."
         ) from None
     try:
-        notebook = nbformat.reads(text, as_version=4)
+        with warnings.catch_warnings():
+            # Duplicated cell ids are repaired on reading; merge() reports duplicated grade_ids.
+            warnings.simplefilter("ignore", DuplicateCellId)
+            notebook = nbformat.reads(text, as_version=4)
     except (json.JSONDecodeError, nbformat.reader.NotJSONError) as exc:
+        if not text.lstrip().startswith(("{", "[")):
+            raise SubmissionError(
+                f"{path}: not valid notebook JSON: the file holds plain text (Python code or an "
+                "export?), not a notebook. Submit the .ipynb file itself, saved from Jupyter "
+                "(File > Save), not a .py or other export renamed to .ipynb."
+            ) from None
         raise SubmissionError(
             f"{path}: not valid notebook JSON ({exc}). Re-save the notebook from "
             "Jupyter, or download it again with File > Download."
@@ -46,7 +57,57 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
         raise SubmissionError(f"{path}: not a readable notebook ({exc}).") from None
     if not isinstance(notebook.get("cells"), list):
         raise SubmissionError(f"{path}: the notebook has no list of cells.")
+    if not notebook.cells:
+        raise SubmissionError(
+            f"{path}: the notebook is empty (it has no cells). Open it in Jupyter, check that "
+            "your work is there, save it and submit it again."
+        )
     return notebook
+
+
+def _normalised(source) -> str:
+    return " ".join(str(source).split())
+
+
+def _matching_locked_cells(submission, release) -> int:
+    """How many of the submission's cells carry the grade_id and the exact text
+    (up to whitespace) of a locked, non-answer cell of ``release``."""
+    locked = {
+        grade_id(c): _normalised(c.get("source", ""))
+        for c in release.cells if grade_id(c) and not is_answer(c)
+    }
+    return sum(
+        1 for c in submission.cells
+        if grade_id(c) in locked and _normalised(c.get("source", "")) == locked[grade_id(c)]
+    )
+
+
+def check_assignment(submission, release_path: Path) -> None:
+    """Raise :class:`SubmissionError` when ``submission`` is recognisably the
+    notebook of another assignment of the course: none of its fixed cells is
+    one of this assignment's release, and some are another release's (found
+    beside it, ``assignments/NAME/NAME.ipynb``). Such a notebook is not run:
+    none of its work belongs to this assignment."""
+    release_path = Path(release_path)
+    release = nbformat.read(release_path, as_version=4)
+    if _matching_locked_cells(submission, release):
+        return
+    best, best_count = None, 0
+    for other in sorted(release_path.parent.parent.glob("*/*.ipynb")):
+        if other.resolve() == release_path.resolve() or other.stem != other.parent.name:
+            continue
+        try:
+            count = _matching_locked_cells(submission, nbformat.read(other, as_version=4))
+        except Exception:  # an unreadable release is not this check's business
+            continue
+        if count > best_count:
+            best, best_count = other.stem, count
+    if best is not None:
+        raise SubmissionError(
+            f"This is not the {release_path.stem} notebook: it is the {best} notebook "
+            f"({best_count} of its fixed cells are {best}'s, none is {release_path.stem}'s). "
+            f"Submit the notebook of {release_path.stem}."
+        )
 
 
 def grade_id(cell) -> str | None:
@@ -89,7 +150,11 @@ def merge(source, submission, release) -> tuple[nbformat.NotebookNode, list[str]
             anchor = gid
         else:
             if gid in found:
-                notes.append(f"Cell id {gid!r} appears more than once; the first copy was graded.")
+                notes.append(
+                    f"Cell id {gid!r} appears more than once: the first copy was taken as that "
+                    "cell, the other copies ran as extra cells after it (what they define "
+                    "replaces what the first defined)."
+                )
             if cell.get("cell_type") == "code":
                 extra = nbformat.v4.new_code_cell(cell.get("source", ""))
             else:
@@ -116,6 +181,13 @@ def merge(source, submission, release) -> tuple[nbformat.NotebookNode, list[str]
             cells.append(strip_hidden_tests(cell))
         cells.extend(extras.get(gid, []) if gid else [])
 
+    if submission.cells and not found and not any(grade_id(c) for c in submission.cells):
+        notes.insert(0, (
+            "None of your notebook's cells carries this assignment's cell ids (the notebook "
+            "was not made from the released one, or its metadata was removed), so no answer "
+            "cell was found: your cells ran before the instructor's. Copy your answers into "
+            "the released notebook's answer cells."
+        ))
     merged = nbformat.v4.new_notebook(cells=cells, metadata=source.metadata)
     return merged, notes
 

@@ -17,14 +17,36 @@ _MARK = {
 }
 
 
-def write_json(result: GradingResult, path: Path) -> None:
-    """Write ``results.json`` atomically: a reader never sees half a file."""
+RESULTS_FILE = "results.json"
+"""One graded submission's results in an output folder: ``OUT/<student>/results.json``."""
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder
+    and :func:`os.replace`: a reader (or a rerun after the writer was killed)
+    sees the old file or the new one, never half of one. Missing parent
+    folders are created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(result.to_dict(), f, indent=2)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(data: GradingResult | dict, path: Path) -> None:
+    """Write a result (or any JSON-able dict) to ``path`` atomically."""
+    if isinstance(data, GradingResult):
+        data = data.to_dict()
+    write_atomic(path, json.dumps(data, indent=2))
 
 
 def _points(value: float) -> str:
