@@ -1,22 +1,142 @@
 """``autograder``: the command line, a thin layer over the engine.
 
 Exit codes: 0 when grading ran, whatever the score; 2 when it could not run
-(unknown assignment, missing course files, a broken hidden suite).
+(unknown assignment, missing course files, a broken hidden suite). A batch
+exits 0 when every submission was graded and 1 when some could not be.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
 from autograder import __version__
 from autograder.course import CourseError, known_assignments, load_assignment
-from autograder.engine import sandbox
+from autograder.engine import batch, sandbox
 from autograder.engine.evaluate import EvaluationError
 from autograder.engine.execute import KernelStartError
 from autograder.engine.grade import grade_submission
+from autograder.engine.prepare import SubmissionError
 from autograder.engine.record import summary, write_json
+from autograder.records.commands import add_commands as add_record_commands
+
+GRADING_ERRORS = (CourseError, EvaluationError, KernelStartError, sandbox.SandboxError)
+
+
+def _add_grade(commands) -> None:
+    grade = commands.add_parser(
+        "grade", help="grade one submitted notebook, or a folder of them",
+        description="Grade a notebook, or every submission in a folder: nbgrader's "
+                    "submitted/<student>/<assignment>/ layout or one .ipynb per student.",
+    )
+    grade.add_argument("submission", type=Path, help="a student's .ipynb file, or a folder of submissions")
+    grade.add_argument("--assignment", required=True, help="assignment name, e.g. linear_grading")
+    grade.add_argument("--course-dir", type=Path, help="nbgrader course directory (default: this checkout)")
+    grade.add_argument("--sandbox", choices=sandbox.MODES, default="auto",
+                       help="confine the student's kernel: bwrap, none, or auto (bwrap where it works)")
+    grade.add_argument("--output-dir", type=Path,
+                       help="write results.json, feedback/ and report.html here (one folder per "
+                            "student for a batch; default for a batch: graded/<assignment>)")
+    one = grade.add_argument_group("one notebook")
+    one.add_argument("--json", type=Path, dest="json_path", help="also write results to this JSON file")
+    one.add_argument("--student", default="", help="the student's name, recorded in the results")
+    one.add_argument("--workdir", type=Path, help="keep the executed notebook and artifacts here")
+    one.add_argument("--hide", type=Path, action="append", default=[],
+                     help="another path the student's kernel must not see (repeatable)")
+    many = grade.add_argument_group("a folder of submissions")
+    many.add_argument("--workers", type=int, help="submissions graded at once (default: the number of cores)")
+    many.add_argument("--force", action="store_true",
+                      help="regrade submissions already graded with the same notebook and suite")
+    limits = grade.add_argument_group("limits (override the assignment's assignment.toml)")
+    limits.add_argument("--cell-timeout", type=int, help="seconds one cell may run")
+    limits.add_argument("--notebook-timeout", type=int, help="seconds the whole notebook may run")
+    limits.add_argument("--memory-gib", type=float, help="memory of the kernel and its children, GiB")
+    limits.add_argument("--max-processes", type=int, help="processes the kernel may have at once")
+    limits.add_argument("--max-output-mib", type=float, help="total cell output kept, MiB")
+    grade.set_defaults(run=_run_grade)
+
+
+def _run_grade(args) -> int:
+    assignment = load_assignment(
+        args.assignment, args.course_dir,
+        cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
+        memory_gib=args.memory_gib, max_processes=args.max_processes,
+        max_output_mib=args.max_output_mib,
+    )
+    if args.submission.is_dir():
+        return _grade_folder(args, assignment)
+    out = args.output_dir
+    feedback_dir = out / "feedback" if out else None
+    if feedback_dir:
+        shutil.rmtree(feedback_dir, ignore_errors=True)  # nothing left from an earlier version
+    result = grade_submission(
+        args.submission, assignment, workdir=args.workdir, sandbox_mode=args.sandbox,
+        feedback_dir=feedback_dir, also_hidden=args.hide,
+    )
+    result.student = args.student
+    for note in result.notes:
+        if note.startswith("WARNING"):
+            print(note, file=sys.stderr)
+    if args.json_path:
+        write_json(result, args.json_path)
+    if out:
+        from autograder.feedback.report import write_report
+
+        write_report(out / "report.html", result, feedback_dir)
+        # Last, so that a results.json on disk means this submission is done.
+        write_json({**result.to_dict(), "fingerprint": batch.fingerprint(args.submission, assignment)},
+                   out / batch.RESULTS_FILE)
+    print(summary(result))
+    return 0
+
+
+def _grade_folder(args, assignment) -> int:
+    misplaced = [name for name in ("json_path", "workdir", "student") if getattr(args, name)]
+    if misplaced:
+        options = ", ".join("--" + n.replace("_path", "") for n in misplaced)
+        raise CourseError(f"{options} grade(s) one notebook; {args.submission} is a folder. "
+                          "A batch writes one folder per student under --output-dir.")
+    output_dir = args.output_dir or Path("graded") / assignment.name
+    if args.sandbox != "none":
+        _, warning = sandbox.choose(args.sandbox)  # say it once, not once per student
+        if warning:
+            print(warning, file=sys.stderr)
+    result = batch.grade_batch(
+        args.submission, assignment, output_dir=output_dir, workers=args.workers,
+        force=args.force, sandbox_mode=args.sandbox,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    from autograder.feedback.summary import write_class_summary
+    from autograder.records import load_results
+
+    write_json(result.to_dict(), output_dir / "batch_summary.json")
+    write_class_summary(output_dir, [r for r in load_results(output_dir)
+                                     if r.assignment == assignment.name])
+    print(result.text())
+    print(f"results in {output_dir}/<student>/; class summary in {output_dir}/class_summary.html")
+    return 1 if result.failed else 0
+
+
+def _add_check(commands) -> None:
+    check = commands.add_parser(
+        "check", help="self-check: run a notebook and list the cells that fail (grades nothing)",
+        description="Run a notebook top to bottom in a fresh kernel, as the student saved it, "
+                    "and list the cells that raise (failed self-checks, unfinished answers). "
+                    "Needs no hidden suite: students run it before submitting.",
+    )
+    check.add_argument("notebook", type=Path, help="the notebook to run")
+    check.add_argument("--cell-timeout", type=int, default=600, help="seconds one cell may run")
+    check.set_defaults(run=_run_check)
+
+
+def _run_check(args) -> int:
+    from autograder.selfcheck import self_check
+
+    report = self_check(args.notebook, cell_timeout=args.cell_timeout)
+    print(report.text())
+    return 0 if report.passed else 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,51 +145,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-
-    grade = commands.add_parser("grade", help="grade one submitted notebook")
-    grade.add_argument("submission", type=Path, help="the student's .ipynb file")
-    grade.add_argument("--assignment", required=True, help="assignment name, e.g. linear_grading")
-    grade.add_argument("--json", type=Path, dest="json_path", help="write results to this JSON file")
-    grade.add_argument("--course-dir", type=Path, help="nbgrader course directory (default: this checkout)")
-    grade.add_argument("--workdir", type=Path, help="keep the executed notebook and artifacts here")
-    grade.add_argument("--sandbox", choices=sandbox.MODES, default="auto",
-                       help="confine the student's kernel: bwrap, none, or auto (bwrap where it works)")
-    limits = grade.add_argument_group("limits (override the assignment's assignment.toml)")
-    limits.add_argument("--cell-timeout", type=int, help="seconds one cell may run")
-    limits.add_argument("--notebook-timeout", type=int, help="seconds the whole notebook may run")
-    limits.add_argument("--memory-gib", type=float, help="memory of the kernel and its children, GiB")
-    limits.add_argument("--max-processes", type=int, help="processes the kernel may have at once")
-    limits.add_argument("--max-output-mib", type=float, help="total cell output kept, MiB")
-
-    commands.add_parser("list", help="list the assignments that have hidden suites")
+    _add_grade(commands)
+    _add_check(commands)
+    add_record_commands(commands)
+    listing = commands.add_parser("list", help="list the assignments that have hidden suites")
+    listing.set_defaults(run=lambda args: print("\n".join(known_assignments())) or 0)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "list":
-        print("\n".join(known_assignments()))
-        return 0
     try:
-        assignment = load_assignment(
-            args.assignment, args.course_dir,
-            cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-            memory_gib=args.memory_gib, max_processes=args.max_processes,
-            max_output_mib=args.max_output_mib,
-        )
-        result = grade_submission(
-            args.submission, assignment, workdir=args.workdir, sandbox_mode=args.sandbox
-        )
-    except (CourseError, EvaluationError, KernelStartError, sandbox.SandboxError) as exc:
+        return args.run(args)
+    except (*GRADING_ERRORS, batch.NoSubmissionsError, SubmissionError) as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
         return 2
-    for note in result.notes:
-        if note.startswith("WARNING"):
-            print(note, file=sys.stderr)
-    if args.json_path:
-        write_json(result, args.json_path)
-    print(summary(result))
-    return 0
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from autograder.datasets import grading
 MAX_TRAINING_MSE = 0.25
 TARGET_ACCURACY = 0.70
 PARTIAL_ACCURACY = 0.55
+GRADES = [str(g) for g in range(6)]  # whole grades 0-5: the classes of the rounded predictions
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +103,12 @@ def test_input_output_shapes_and_parameters(model):
 
 
 @pytest.mark.points(2)
-def test_training_loss(predictions, data):
+def test_training_loss(predictions, data, feedback):
     """The trained model's mean squared error on grading.npz is low."""
     _, y = data
     mse = float(np.mean((predictions[:, :1] - y) ** 2))
+    feedback.metric("training_mse", mse)
+    feedback.regression(y, predictions[:, 0], label="grade")
     assert np.isfinite(mse), (
         "Your model predicts NaN or infinity: training diverged. Lower the SGD "
         "learning rate (try 0.003) and train again."
@@ -118,10 +121,15 @@ def test_training_loss(predictions, data):
 
 
 @pytest.mark.points(3)
-def test_rounded_grade_accuracy(predictions, data):
+def test_rounded_grade_accuracy(predictions, data, feedback):
     """Rounded predictions match the true grades often enough."""
     _, y = data
     accuracy = float(np.mean(np.round(predictions[:, :1]) == y))
+    rounded = np.round(predictions[:, 0])
+    on_scale = np.isfinite(rounded) & (rounded >= 0) & (rounded < len(GRADES))
+    feedback.metric("rounded_grade_accuracy", accuracy)
+    # A rounded grade off the 0-5 scale (or NaN) becomes -1: outside every class, never right.
+    feedback.classification(y, np.where(on_scale, rounded, -1), class_names=GRADES)
     if accuracy >= TARGET_ACCURACY:
         return
     if accuracy >= PARTIAL_ACCURACY:

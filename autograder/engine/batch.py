@@ -1,0 +1,260 @@
+"""Grade a whole class: find the submissions, grade each in its own process,
+skip what is already graded, and sum up.
+
+Each submission is graded by ``autograder grade NOTEBOOK --output-dir
+OUT/<student>`` in a child process, so a submission that crashes the grader,
+or a grader killed half-way, costs only that submission. The child writes
+``results.json`` last and atomically, with a fingerprint of the submission
+and of the hidden suite; a rerun skips every student whose fingerprint still
+matches, so killing a batch (even with SIGKILL) loses nothing already graded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder import __version__
+from autograder.course import Assignment
+from autograder.engine.grade import can_hide
+from autograder.engine.record import RESULTS_FILE
+
+
+class NoSubmissionsError(Exception):
+    """The folder given to a batch holds nothing to grade."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    student: str
+    path: Path
+
+
+@dataclass
+class Problem:
+    """A submission the batch could not grade, and why."""
+
+    student: str
+    path: Path
+    reason: str
+
+
+@dataclass
+class BatchSummary:
+    graded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Already graded with the same submission and suite: not run again."""
+    failed: list[Problem] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+    """Every student's score in the output folder, this run's and earlier ones."""
+    max_score: float = 0.0
+
+    def to_dict(self) -> dict:
+        values = list(self.scores.values())
+        return {
+            "graded": self.graded,
+            "skipped": self.skipped,
+            "failed": [{"student": p.student, "submission": str(p.path), "reason": p.reason}
+                       for p in self.failed],
+            "max_score": self.max_score,
+            "mean_score": round(statistics.mean(values), 4) if values else None,
+            "median_score": round(statistics.median(values), 4) if values else None,
+        }
+
+    def text(self) -> str:
+        data = self.to_dict()
+        lines = [f"graded {len(self.graded)}, skipped {len(self.skipped)} (already graded), "
+                 f"failed to grade {len(self.failed)}"]
+        for problem in self.failed:
+            lines.append(f"  {problem.student}: {problem.reason}")
+        if self.scores:
+            lines.append(f"{len(self.scores)} results: mean {data['mean_score']:g}, median "
+                         f"{data['median_score']:g} of {self.max_score:g}")
+        return "\n".join(lines)
+
+
+def discover(directory: Path, assignment: str) -> tuple[list[Submission], list[Problem]]:
+    """The submissions in ``directory`` and the students whose submission is unclear.
+
+    Two layouts are understood: nbgrader's ``submitted/<student>/<assignment>/``
+    (``directory`` may be the course directory, its ``submitted/`` folder, or
+    any folder laid out the same way), and a flat folder of notebooks, one per
+    student, the file name (without ``.ipynb``) naming the student.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise NoSubmissionsError(
+            f"{directory} is not a folder of submissions. Give a folder laid out as "
+            f"<student>/{assignment}/*.ipynb (nbgrader's submitted/) or holding one .ipynb per student."
+        )
+    if (directory / "submitted").is_dir():
+        directory = directory / "submitted"
+    found, problems = [], []
+    for student_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
+        folder = student_dir / assignment
+        if not folder.is_dir():
+            continue
+        notebooks = sorted(folder.glob("*.ipynb"))
+        named = folder / f"{assignment}.ipynb"
+        if named in notebooks:
+            found.append(Submission(student_dir.name, named))
+        elif len(notebooks) == 1:
+            found.append(Submission(student_dir.name, notebooks[0]))
+        else:
+            what = "no notebook" if not notebooks else f"{len(notebooks)} notebooks and none named {named.name}"
+            problems.append(Problem(student_dir.name, folder, f"{folder} has {what}; "
+                                    f"the student should submit {named.name}."))
+    for notebook in sorted(directory.glob("*.ipynb")):
+        found.append(Submission(notebook.stem, notebook))
+    if not found and not problems:
+        raise NoSubmissionsError(
+            f"{directory} holds no submissions of {assignment!r}: neither "
+            f"<student>/{assignment}/*.ipynb folders (nbgrader's submitted/ layout) nor .ipynb "
+            "files. Check the folder and the assignment name."
+        )
+    return found, problems
+
+
+def _digest_files(digest, paths) -> None:
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+
+
+def suite_version(assignment: Assignment) -> str:
+    """Changes whenever what decides a grade changes: the hidden suite, its
+    ``assignment.toml``, the source and release notebooks, the limits, the kit."""
+    digest = hashlib.sha256(f"{__version__}\0{assignment.limits}".encode())
+    _digest_files(digest, sorted(p for p in assignment.suite_dir.rglob("*")
+                                 if p.is_file() and "__pycache__" not in p.parts))
+    _digest_files(digest, [assignment.source_notebook, assignment.release_notebook,
+                           *assignment.release_files()])
+    return digest.hexdigest()[:16]
+
+
+def fingerprint(submission: Path, assignment: Assignment) -> dict:
+    """What ``results.json`` records so a rerun can tell it is still current."""
+    return {
+        "submission_sha256": hashlib.sha256(Path(submission).read_bytes()).hexdigest(),
+        "suite_version": suite_version(assignment),
+    }
+
+
+def _already_graded(results_file: Path, expected: dict) -> float | None:
+    """The recorded score when ``results_file`` matches ``expected``."""
+    try:
+        data = json.loads(results_file.read_text())
+        return float(data["score"]) if data.get("fingerprint") == expected else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _child_command(submission: Submission, assignment: Assignment, out: Path, *,
+                   sandbox_mode: str, hide: list[Path]) -> list[str]:
+    limits = assignment.limits
+    command = [
+        sys.executable, "-m", "autograder.cli", "grade", str(submission.path),
+        "--assignment", assignment.name, "--course-dir", str(assignment.course_dir),
+        "--output-dir", str(out), "--student", submission.student, "--sandbox", sandbox_mode,
+        "--cell-timeout", str(limits.cell_timeout),
+        "--notebook-timeout", str(limits.notebook_timeout),
+        "--memory-gib", str(limits.memory_gib),
+        "--max-processes", str(limits.max_processes),
+        "--max-output-mib", str(limits.max_output_mib),
+    ]
+    for path in hide:
+        command += ["--hide", str(path)]
+    return command
+
+
+def _grade_one(submission: Submission, assignment: Assignment, out: Path, *,
+               sandbox_mode: str, hide: list[Path]) -> tuple[float | None, str]:
+    """Grade in a child process; the score, or ``None`` and why it failed."""
+    limits = assignment.limits
+    budget = limits.startup_timeout + limits.notebook_timeout + limits.evaluation_timeout + 120
+    try:
+        completed = subprocess.run(
+            _child_command(submission, assignment, out, sandbox_mode=sandbox_mode, hide=hide),
+            capture_output=True, text=True, timeout=budget,
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"grading took longer than {budget} s and was stopped"
+    results_file = out / RESULTS_FILE
+    if completed.returncode != 0 or not results_file.is_file():
+        tail = (completed.stderr.strip() or completed.stdout.strip())[-800:]
+        return None, f"the grader exited with code {completed.returncode}: {tail}"
+    return float(json.loads(results_file.read_text())["score"]), ""
+
+
+def _progress_line(done: int, total: int, text: str, width: int = 24) -> str:
+    filled = round(width * done / total) if total else width
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {text}"
+
+
+def grade_batch(directory: Path, assignment: Assignment, *, output_dir: Path,
+                workers: int | None = None, force: bool = False, sandbox_mode: str = "auto",
+                progress: Callable[[str], None] | None = None) -> BatchSummary:
+    """Grade every submission of ``assignment`` in ``directory`` into ``output_dir``.
+
+    ``output_dir/<student>/`` receives ``results.json``, ``feedback/`` and
+    ``report.html``. ``workers`` submissions are graded at once (default: the
+    number of cores). Students already graded with the same submission and
+    suite are skipped unless ``force``. ``progress`` receives one line per
+    finished submission.
+    """
+    output_dir = Path(output_dir)
+    submissions, problems = discover(directory, assignment.name)
+    summary = BatchSummary(failed=list(problems))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    # A kernel must see neither classmates' notebooks nor anyone's results.
+    hide = [output_dir]
+    hide += [Path(directory)] if can_hide(directory) else [s.path for s in submissions]
+
+    todo = []
+    for submission in submissions:
+        expected = fingerprint(submission.path, assignment)
+        score = None if force else _already_graded(output_dir / submission.student / RESULTS_FILE,
+                                                   expected)
+        if score is None:
+            todo.append(submission)
+        else:
+            summary.skipped.append(submission.student)
+    say = progress or (lambda line: None)
+    if summary.skipped:
+        say(f"skipping {len(summary.skipped)} already graded (use --force to regrade)")
+    done = 0
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        futures = {
+            pool.submit(_grade_one, s, assignment, output_dir / s.student,
+                        sandbox_mode=sandbox_mode, hide=hide): (s, time.perf_counter())
+            for s in todo
+        }
+        for future in as_completed(futures):
+            submission, started = futures[future]
+            score, reason = future.result()
+            done += 1
+            if score is None:
+                summary.failed.append(Problem(submission.student, submission.path, reason))
+                text = f"{submission.student}: failed to grade"
+            else:
+                summary.graded.append(submission.student)
+                text = f"{submission.student}: {score:g}"
+            say(_progress_line(done, len(todo), f"{text} ({time.perf_counter() - started:.0f} s)"))
+
+    for results_file in sorted(output_dir.glob(f"*/{RESULTS_FILE}")):
+        try:
+            data = json.loads(results_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("assignment") == assignment.name:
+            summary.scores[results_file.parent.name] = float(data["score"])
+            summary.max_score = max(summary.max_score, float(data["max_score"]))
+    return summary
