@@ -68,6 +68,15 @@ def grade_with_cli(notebook: Path, assignment: str, out: Path) -> subprocess.Com
     )
 
 
+LINEAR_POINTS = {
+    "test_data_summary": 1,
+    "test_model_is_linear": 2,
+    "test_input_output_shapes_and_parameters": 1,
+    "test_training_loss": 2,
+    "test_rounded_grade_accuracy": 3,
+    "test_weights_make_sense": 1,
+}
+"""linear_grading's checks and their points, in the suite's order."""
 LINEAR_SUMMARY = "x_mean = x.mean(axis=0)\nx_min = x.min(axis=0)\nx_max = x.max(axis=0)"
 LINEAR_MODEL = "model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])"
 # Least-squares weights with the bias shifted by +0.35: rounded accuracy 0.618

@@ -29,20 +29,14 @@ from autograder.engine import sandbox
 from autograder.engine.execute import Watchdog
 from autograder.engine.grade import grade_submission
 from autograder.results import Status
+from conftest import LINEAR_POINTS
 
 pytestmark = pytest.mark.slow
 
 A = "linear_grading"
 SUBMISSIONS = Path(__file__).parent / "submissions"
 CORPUS = SUBMISSIONS / A
-POINTS = {
-    "test_data_summary": 1,
-    "test_model_is_linear": 2,
-    "test_input_output_shapes_and_parameters": 1,
-    "test_training_loss": 2,
-    "test_rounded_grade_accuracy": 3,
-    "test_weights_make_sense": 1,
-}
+POINTS = LINEAR_POINTS
 MODEL_CHECKS = [name for name in POINTS if name != "test_data_summary"]
 SECRET = "corpus-secret-7f3a9c"
 """The value of a variable in the grader's environment the kernel must never see."""

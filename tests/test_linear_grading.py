@@ -7,6 +7,7 @@ import pytest
 from autograder.results import Status
 from conftest import (
     LINEAR_MODEL as LINEAR,
+    LINEAR_POINTS,
     LINEAR_SUMMARY as SUMMARY,
     REPO,
     by_name,
@@ -20,14 +21,7 @@ pytestmark = pytest.mark.slow
 A = "linear_grading"
 SOLUTION = REPO / "solutions" / A / f"{A}.ipynb"
 BLANK = REPO / "assignments" / A / f"{A}.ipynb"
-POINTS = {
-    "test_data_summary": 1,
-    "test_model_is_linear": 2,
-    "test_input_output_shapes_and_parameters": 1,
-    "test_training_loss": 2,
-    "test_rounded_grade_accuracy": 3,
-    "test_weights_make_sense": 1,
-}
+POINTS = LINEAR_POINTS
 
 TRAIN = (
     "model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.003), loss='mse')\n"
