@@ -79,11 +79,11 @@ LINEAR_POINTS = {
 """linear_grading's checks and their points, in the suite's order."""
 LINEAR_SUMMARY = "x_mean = x.mean(axis=0)\nx_min = x.min(axis=0)\nx_max = x.max(axis=0)"
 LINEAR_MODEL = "model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])"
-# Least-squares weights with the bias shifted by +0.35: rounded accuracy 0.618
-# and MSE 0.293 on grading.npz, whatever the seed: half the accuracy points.
+# Least-squares weights with the bias shifted by +0.40: rounded accuracy 0.5765
+# and MSE 0.330 on grading.npz, whatever the seed: half the accuracy points.
 LINEAR_HAND_SET_WEIGHTS = (
     "model.compile(optimizer='sgd', loss='mse')\n"
-    "model.set_weights([np.array([[0.2302], [0.1429], [0.1832]]), np.array([-1.1824])])\n"
+    "model.set_weights([np.array([[0.2302], [0.1429], [0.1832]]), np.array([-1.1324])])\n"
     "history = model.fit(x[:0], y[:0], epochs=1, verbose=0)"
 )
 

@@ -103,7 +103,7 @@ CASES = [
     Case("read_hidden", 1, {"test_data_summary": P}, sandbox=True),
     Case("network", 1, {"test_data_summary": P}, sandbox=True),
     Case("edited_test_cells", 6.5, {
-        "test_data_summary": P, "test_rounded_grade_accuracy": (F, "61.8%"),
+        "test_data_summary": P, "test_rounded_grade_accuracy": (F, "57.6%"),
     }, notes=("Cell 'setup' was edited; the instructor's version was used",
               "Cell 'loss_hidden' was deleted from the submission; the instructor's version was restored",
               "Cell 'model_selfcheck' was edited")),

@@ -32,13 +32,13 @@ OTHER_RELEASE = REPO / "assignments" / "mnist_mlp" / "mnist_mlp.ipynb"
 # Honest answers, reused where a case needs real work beside its attack.
 SUMMARY = "x_mean = x.mean(axis=0)\nx_min = x.min(axis=0)\nx_max = x.max(axis=0)\n"
 LINEAR = "model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])\n"
-# Least-squares weights with the bias shifted by +0.35, set by hand: the
-# model is linear with positive weights, its rounded accuracy is 0.618 and its
-# MSE 0.293, so it earns 4.5 of the 7 model points (half the accuracy points,
+# Least-squares weights with the bias shifted by +0.40, set by hand: the
+# model is linear with positive weights, its rounded accuracy is 0.5765 and its
+# MSE 0.330, so it earns 4.5 of the 7 model points (half the accuracy points,
 # none for the loss), whatever the seed.
 HAND_SET = (
     "model.compile(optimizer='sgd', loss='mse')\n"
-    "model.set_weights([np.array([[0.2302], [0.1429], [0.1832]]), np.array([-1.1824])])\n"
+    "model.set_weights([np.array([[0.2302], [0.1429], [0.1832]]), np.array([-1.1324])])\n"
     "history = model.fit(x[:0], y[:0], epochs=1, verbose=0)\n"
 )
 HONEST = {"summary": SUMMARY, "build_model": LINEAR, "train": HAND_SET}
