@@ -64,6 +64,8 @@ class Assignment:
     course_dir: Path
     artifacts: dict[str, str] = field(default_factory=dict)
     limits: Limits = Limits()
+    datasets: tuple[str, ...] = ()
+    """The kit's datasets the notebook loads (``autograder.datasets`` names)."""
 
     @property
     def source_notebook(self) -> Path:
@@ -126,6 +128,17 @@ def load_assignment(name: str, course_dir: Path | None = None, **limit_overrides
                 f"{config_path}: artifact {variable!r} has kind {kind!r}; "
                 f"use one of {', '.join(ARTIFACT_KINDS)}."
             )
+    datasets = config.get("datasets", [])
+    if not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets):
+        raise CourseError(f"{config_path}: `datasets` must be a list of dataset names, e.g. [\"mnist\"].")
+    from autograder.datasets import LOADERS
+
+    unknown_data = sorted(set(datasets) - set(LOADERS))
+    if unknown_data:
+        raise CourseError(
+            f"{config_path}: unknown dataset(s) {', '.join(unknown_data)}; "
+            f"known datasets are {', '.join(sorted(LOADERS))}."
+        )
     declared = config.get("limits", {})
     unknown = set(declared) - set(Limits.__dataclass_fields__)
     if unknown:
@@ -139,6 +152,7 @@ def load_assignment(name: str, course_dir: Path | None = None, **limit_overrides
         course_dir=course_dir,
         artifacts=artifacts,
         limits=Limits(**{**declared, **overrides}),
+        datasets=tuple(datasets),
     )
     for required in (assignment.source_notebook, assignment.release_notebook):
         if not required.is_file():
