@@ -3,6 +3,7 @@ and grade them with the real engine."""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -14,9 +15,42 @@ import pytest
 from autograder.results import Status
 
 from autograder.course import default_course_dir, load_assignment
+from autograder.doctor import check_dataset
 from autograder.engine.grade import grade_submission
 
 REPO = default_course_dir()
+
+
+# ------------------------------------------------------------------ tests that need real data
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "datasets(*names): needs these datasets; the test is skipped, with where "
+                   "they were looked for and how to provide them, when they cannot be had")
+
+
+def needs_data_of(assignment: str) -> pytest.MarkDecorator:
+    """``pytest.mark.datasets`` with the datasets ``assignment`` declares in its
+    ``assignment.toml``."""
+    return pytest.mark.datasets(*load_assignment(assignment).datasets)
+
+
+@functools.cache
+def _unavailable(dataset: str) -> str | None:
+    """Why ``dataset`` cannot be had (found or downloaded), in one line. A
+    corrupt copy is no reason to skip: the test runs and says so."""
+    finding = check_dataset(dataset)
+    return f"{finding.name}: {finding.detail}. To provide it: {finding.fix}" if finding.status == "WARN" else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    for marker in item.iter_markers("datasets"):
+        for dataset in marker.args:
+            reason = _unavailable(dataset)
+            if reason:
+                pytest.skip(reason)
 
 
 def make_submission(path: Path, assignment: str, answers: dict[str, str], *,

@@ -5,11 +5,10 @@ wrong-but-plausible answers, through the real engine and a real kernel."""
 import pytest
 
 from autograder.results import Status
-from conftest import REPO, by_name, failing
-
-pytestmark = pytest.mark.slow
+from conftest import REPO, by_name, failing, needs_data_of
 
 A = "boston_housing"
+pytestmark = [pytest.mark.slow, needs_data_of(A)]
 SOLUTION = REPO / "solutions" / A / f"{A}.ipynb"
 BLANK = REPO / "assignments" / A / f"{A}.ipynb"
 POINTS = {

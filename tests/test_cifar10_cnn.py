@@ -9,11 +9,10 @@ the seed or on the machine."""
 import pytest
 
 from autograder.results import Status
-from conftest import REPO, by_name, failing
-
-pytestmark = pytest.mark.slow
+from conftest import REPO, by_name, failing, needs_data_of
 
 A = "cifar10_cnn"
+pytestmark = [pytest.mark.slow, needs_data_of(A)]
 SOLUTION = REPO / "solutions" / A / f"{A}.ipynb"
 BLANK = REPO / "assignments" / A / f"{A}.ipynb"
 POINTS = {

@@ -1,8 +1,9 @@
 """Tests of the offline dataset loaders in ``autograder.datasets``.
 
-The real-data tests read the shared copies of the canonical files from the
-directories in ``AUTOGRADER_DATA_DIR`` (CI sets ``../shared/datasets``) and
-are skipped when it is not set. Everything else runs on small stand-in files
+The real-data tests, marked ``datasets(...)``, read the canonical files
+wherever the loaders find them (CI sets ``AUTOGRADER_DATA_DIR`` to
+``../shared/datasets``) and are skipped, with where they were looked for and
+how to provide them, when they cannot be had (see ``conftest.py``). Everything else runs on small stand-in files
 in temporary directories, with downloads disabled or pointed at local servers.
 """
 
@@ -41,11 +42,6 @@ from autograder.datasets import (
 )
 
 SHARED_DIRS = [Path(d) for d in os.environ.get("AUTOGRADER_DATA_DIR", "").split(os.pathsep) if d]
-needs_data = pytest.mark.skipif(
-    not SHARED_DIRS,
-    reason="AUTOGRADER_DATA_DIR is not set; point it at the shared dataset copies "
-    "(CI sets ../shared/datasets) to run the real-data tests",
-)
 LOADER_MODULES = [boston_housing, cifar10, fashion_mnist, grading, mnist]
 
 
@@ -134,7 +130,7 @@ def test_manifest_describes_every_loader_file():
 # ------------------------------------------------------------------ real data
 
 
-@needs_data
+@pytest.mark.datasets("mnist")
 def test_mnist_real():
     (x_train, y_train), (x_test, y_test) = mnist.load_data()
     assert (x_train.shape, x_train.dtype) == ((60000, 28, 28), np.uint8)
@@ -149,7 +145,7 @@ def test_mnist_real():
     assert x_train.flags.writeable  # like Keras's arrays
 
 
-@needs_data
+@pytest.mark.datasets("fashion_mnist", "mnist")
 def test_fashion_mnist_real():
     (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
     assert (x_train.shape, x_train.dtype) == ((60000, 28, 28), np.uint8)
@@ -162,7 +158,7 @@ def test_fashion_mnist_real():
     assert not np.array_equal(x_test[:10], mnist.load_data()[1][0][:10])
 
 
-@needs_data
+@pytest.mark.datasets("boston_housing")
 def test_boston_housing_real():
     (x_train, y_train), (x_test, y_test) = boston_housing.load_data()
     assert (x_train.shape, x_train.dtype) == ((404, 13), np.float64)
@@ -182,7 +178,7 @@ def test_boston_housing_real():
     assert sorted(np.concatenate([y_train, y_test])) == sorted(table[:, 13])
 
 
-@needs_data
+@pytest.mark.datasets("boston_housing")
 def test_boston_housing_other_split_and_seed():
     (x_train, _), (x_test, _) = boston_housing.load_data(test_split=0.1, seed=0)
     assert x_train.shape == (455, 13) and x_test.shape == (51, 13)
@@ -198,12 +194,10 @@ def test_boston_test_split_out_of_range(test_split):
 
 @pytest.fixture(scope="module")
 def cifar():
-    if not SHARED_DIRS:
-        pytest.skip("AUTOGRADER_DATA_DIR is not set; cannot load the real CIFAR-10")
     return cifar10.load_data()
 
 
-@needs_data
+@pytest.mark.datasets("cifar10")
 def test_cifar10_shapes_and_dtypes(cifar):
     (x_train, y_train), (x_test, y_test) = cifar
     assert (x_train.shape, x_train.dtype) == ((50000, 32, 32, 3), np.uint8)
@@ -212,7 +206,7 @@ def test_cifar10_shapes_and_dtypes(cifar):
     assert (y_test.shape, y_test.dtype) == ((10000, 1), np.uint8)
 
 
-@needs_data
+@pytest.mark.datasets("cifar10")
 def test_cifar10_known_values(cifar):
     (x_train, y_train), (x_test, y_test) = cifar
     assert y_test[:10, 0].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
@@ -241,7 +235,7 @@ def test_grading_real():
     assert set(np.unique(y)) <= {0, 1, 2, 3, 4, 5}
 
 
-@needs_data
+@pytest.mark.datasets("boston_housing", "fashion_mnist")
 def test_load_by_name_dispatches():
     (x_train, _), _ = datasets.load("boston_housing", test_split=0.5)
     assert x_train.shape == (253, 13)
@@ -249,7 +243,7 @@ def test_load_by_name_dispatches():
     assert y_train.shape == (60000,)
 
 
-@needs_data
+@pytest.mark.datasets("mnist")
 def test_verified_files_are_stamped():
     path = _files.fetch_file("mnist", "t10k-labels-idx1-ubyte.gz")
     stamps = json.loads(_files.stamp_file().read_text())
@@ -356,10 +350,21 @@ def test_download_with_wrong_checksum_is_rejected(isolated, monkeypatch, http_ro
     with _files.override_entry("boston_housing", entry), pytest.raises(DatasetNotFoundError) as info:
         boston_housing.load_data()
     assert f"{base}/housing.data" in str(info.value) and "sha256" in str(info.value)
-    assert not list((isolated / "keras_home" / "datasets" / "boston_housing").iterdir())
+    assert list((isolated / "keras_home").iterdir()) == []  # no file, no empty datasets/boston_housing/
 
 
-@needs_data
+def test_failed_download_leaves_no_empty_folders_in_the_keras_cache(isolated, monkeypatch):
+    monkeypatch.delenv("AUTOGRADER_OFFLINE")
+    monkeypatch.delenv("KERAS_HOME")  # the cache is ~/.keras/datasets, which does not exist yet
+    entry = copy.deepcopy(_files.dataset_entry("mnist"))
+    for spec in entry["files"].values():
+        spec["origins"] = ["http://127.0.0.1:9/refused.gz"]
+    with _files.override_entry("mnist", entry), pytest.raises(DatasetNotFoundError, match="refused"):
+        mnist.load_data()
+    assert list((isolated / "home").iterdir()) == []  # no ~/.keras/datasets/mnist/ left behind
+
+
+@pytest.mark.datasets("boston_housing")
 def test_corrupt_real_file_flipped_byte(isolated):
     data = bytearray(shared_file("boston_housing", "housing.data").read_bytes())
     data[1000] ^= 0x01

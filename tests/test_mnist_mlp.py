@@ -8,11 +8,10 @@ accuracy target by a wide margin, so their scores do not depend on the seed."""
 import pytest
 
 from autograder.results import Status
-from conftest import REPO, by_name, failing
-
-pytestmark = pytest.mark.slow
+from conftest import REPO, by_name, failing, needs_data_of
 
 A = "mnist_mlp"
+pytestmark = [pytest.mark.slow, needs_data_of(A)]
 SOLUTION = REPO / "solutions" / A / f"{A}.ipynb"
 BLANK = REPO / "assignments" / A / f"{A}.ipynb"
 POINTS = {

@@ -244,7 +244,10 @@ def verify(path, spec):
 
 
 def _download(url, target, spec):
-    """Download ``url`` to ``target`` via a temporary file; keep it only if verified."""
+    """Download ``url`` to ``target`` via a temporary file; keep it only if
+    verified. A failed download leaves nothing behind: neither the temporary
+    file nor the folders made for it."""
+    made = [d for d in (target.parent, *target.parent.parents) if not d.exists()]  # deepest first
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
@@ -266,6 +269,9 @@ def _download(url, target, spec):
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        for folder in made:
+            with contextlib.suppress(OSError):  # not empty: another download filled it meanwhile
+                folder.rmdir()
         raise
     st = target.stat()
     stamp = [st.st_size, st.st_mtime_ns, spec["sha256"]]

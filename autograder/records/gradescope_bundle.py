@@ -91,10 +91,12 @@ def datasets_used(assignment: str, *, course_dir: Path | None = None) -> list[st
     return sorted(found & loaders)
 
 
-def setup_script(*, datasets: list[str]) -> str:
+def setup_script(*, assignment: str, datasets: list[str], sandbox: str = "auto") -> str:
     """``setup.sh``: Python 3.11 or newer, bubblewrap for the sandbox, a
-    virtual environment with the kit installed from the bundled source, and
-    the datasets the assignment loads downloaded into the image."""
+    virtual environment with the kit installed from the bundled source, the
+    datasets the assignment loads downloaded into the image, and last
+    ``autograder doctor``'s table in the build log (its FAILs do not stop the
+    build: the image may differ from the container that grades)."""
     prefetch = "\n".join(
         f'"$VENV/bin/python" -c {shlex.quote(f"from autograder.datasets import {d}; {d}.load_data()")} '
         f'|| echo "setup.sh: could not download {d} now; grading will try again"'
@@ -125,6 +127,10 @@ fi
 
 # The datasets this assignment loads, downloaded once into the image's Keras cache.
 {prefetch or ": no dataset to download"}
+
+# Whether this image can grade: OK / WARN / FAIL per check, each with its fix.
+"$VENV/bin/autograder" doctor --assignment {shlex.quote(assignment)} --sandbox {sandbox} \\
+    || echo "setup.sh: autograder doctor reported a FAIL above; fix it before students submit"
 """
 
 
@@ -168,7 +174,8 @@ def to_bundle(*, assignment: str, course_dir: Path | None = None, sandbox: str =
     sources give the same zip; the two scripts are executable."""
     course_dir = Path(course_dir).resolve() if course_dir else default_course_dir()
     scripts = {
-        "setup.sh": setup_script(datasets=datasets_used(assignment, course_dir=course_dir)),
+        "setup.sh": setup_script(assignment=assignment, sandbox=sandbox,
+                                 datasets=datasets_used(assignment, course_dir=course_dir)),
         "run_autograder": run_script(assignment=assignment, sandbox=sandbox, visibility=visibility),
     }
     members = bundle_members(assignment, course_dir=course_dir)
