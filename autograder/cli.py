@@ -17,12 +17,13 @@ from autograder.course import CourseError, known_assignments, load_assignment
 from autograder.engine import batch, sandbox
 from autograder.engine.evaluate import EvaluationError
 from autograder.engine.execute import KernelStartError
-from autograder.engine.grade import grade_submission
+from autograder.engine.grade import GraderFault, grade_submission, preflight
 from autograder.engine.prepare import SubmissionError
 from autograder.engine.record import summary, write_json
 from autograder.records.commands import add_commands as add_record_commands
+from autograder.similarity import add_commands as add_similarity_commands
 
-GRADING_ERRORS = (CourseError, EvaluationError, KernelStartError, sandbox.SandboxError)
+GRADING_ERRORS = (CourseError, EvaluationError, KernelStartError, sandbox.SandboxError, GraderFault)
 
 
 def _add_grade(commands) -> None:
@@ -52,6 +53,8 @@ def _add_grade(commands) -> None:
     limits = grade.add_argument_group("limits (override the assignment's assignment.toml)")
     limits.add_argument("--cell-timeout", type=int, help="seconds one cell may run")
     limits.add_argument("--notebook-timeout", type=int, help="seconds the whole notebook may run")
+    limits.add_argument("--evaluation-timeout", type=int,
+                        help="seconds the hidden suite may take on one submission's work")
     limits.add_argument("--memory-gib", type=float, help="memory of the kernel and its children, GiB")
     limits.add_argument("--max-processes", type=int, help="processes the kernel may have at once")
     limits.add_argument("--max-output-mib", type=float, help="total cell output kept, MiB")
@@ -62,11 +65,12 @@ def _run_grade(args) -> int:
     assignment = load_assignment(
         args.assignment, args.course_dir,
         cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-        memory_gib=args.memory_gib, max_processes=args.max_processes,
+        evaluation_timeout=args.evaluation_timeout, memory_gib=args.memory_gib, max_processes=args.max_processes,
         max_output_mib=args.max_output_mib,
     )
     if args.submission.is_dir():
         return _grade_folder(args, assignment)
+    preflight(assignment)
     out = args.output_dir
     feedback_dir = out / "feedback" if out else None
     if feedback_dir:
@@ -76,9 +80,8 @@ def _run_grade(args) -> int:
         feedback_dir=feedback_dir, also_hidden=args.hide,
     )
     result.student = args.student
-    for note in result.notes:
-        if note.startswith("WARNING"):
-            print(note, file=sys.stderr)
+    for note in result.staff_notes:
+        print(note, file=sys.stderr)
     if args.json_path:
         write_json(result, args.json_path)
     if out:
@@ -103,6 +106,8 @@ def _grade_folder(args, assignment) -> int:
         _, warning = sandbox.choose(args.sandbox)  # say it once, not once per student
         if warning:
             print(warning, file=sys.stderr)
+    # A grader that cannot grade stops here, before a class is marked "could not grade".
+    preflight(assignment, sandbox_mode=args.sandbox, start_kernel=True)
     result = batch.grade_batch(
         args.submission, assignment, output_dir=output_dir, workers=args.workers,
         force=args.force, sandbox_mode=args.sandbox,
@@ -148,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_grade(commands)
     _add_check(commands)
     add_record_commands(commands)
+    add_similarity_commands(commands)
     listing = commands.add_parser("list", help="list the assignments that have hidden suites")
     listing.set_defaults(run=lambda args: print("\n".join(known_assignments())) or 0)
     return parser

@@ -47,6 +47,11 @@ class GradingResult:
     """Seconds per stage: prepare, kernel_start, execute, export, evaluate."""
     notes: list[str] = field(default_factory=list)
     """Things the student should know that no single check owns."""
+    staff_notes: list[str] = field(default_factory=list)
+    """Things only the course staff should see (an unconfined kernel, a
+    failed integrity check); never shown to the student."""
+    sandbox: str = ""
+    """What confined the student's kernel: ``bwrap``, or ``none`` and why."""
     metrics: dict[str, float] = field(default_factory=dict)
     """Headline measurements the suite made itself, e.g. ``test_accuracy``."""
     student: str = ""
@@ -69,6 +74,8 @@ class GradingResult:
             "execution_time": round(self.execution_time, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "notes": list(self.notes),
+            "staff_notes": list(self.staff_notes),
+            "sandbox": self.sandbox,
             "metrics": dict(self.metrics),
             "student": self.student,
             "tests": [t.to_dict() for t in self.tests],
@@ -84,6 +91,8 @@ class GradingResult:
             execution_time=data.get("execution_time", 0.0),
             timings=dict(data.get("timings", {})),
             notes=list(data.get("notes", [])),
+            staff_notes=list(data.get("staff_notes", [])),
+            sandbox=data.get("sandbox", ""),
             metrics=dict(data.get("metrics", {})),
             student=data.get("student", ""),
         )

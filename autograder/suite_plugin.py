@@ -19,6 +19,7 @@ from autograder.results import CheckResult, Status
 
 ARTIFACTS_OPTION = "artifacts_dir"
 REPORT_OPTION = "grading_report"
+PLAN_OPTION = "grading_plan"
 FEEDBACK_OPTION = "feedback_dir"
 MAX_MESSAGE = 2000
 
@@ -36,6 +37,11 @@ def pytest_addoption(parser):
         help="write one JSON result per check to this file",
     )
     group.addoption(
+        "--grading-plan",
+        dest=PLAN_OPTION,
+        help="write the collected checks and their points to this file (with --collect-only)",
+    )
+    group.addoption(
         "--feedback-dir",
         dest=FEEDBACK_OPTION,
         help="keep what the checks measured (metrics, predictions) here for feedback reports",
@@ -43,6 +49,7 @@ def pytest_addoption(parser):
     parser.addini(ARTIFACTS_OPTION, "default for --artifacts-dir")
     parser.addini(REPORT_OPTION, "default for --grading-report")
     parser.addini(FEEDBACK_OPTION, "default for --feedback-dir")
+    parser.addini(PLAN_OPTION, "default for --grading-plan")
 
 
 def _setting(config, name):
@@ -57,6 +64,38 @@ def pytest_configure(config):
 
 
 _results_key = pytest.StashKey[list]()
+
+
+def points_of(item) -> float:
+    """The points a check is worth: its ``points`` marker's one positive
+    number, 1 without a marker. A malformed marker stops the suite with an
+    error naming the check, rather than silently changing the maximum."""
+    marker = item.get_closest_marker("points")
+    if marker is None:
+        return 1.0
+    value = marker.args[0] if len(marker.args) == 1 and not marker.kwargs else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise pytest.UsageError(
+            f"{item.nodeid}: @pytest.mark.points takes one positive number, e.g. "
+            f"@pytest.mark.points(2); got args={marker.args!r} kwargs={marker.kwargs!r}."
+        )
+    return float(value)
+
+
+def _description(item) -> str:
+    function = getattr(item, "function", None)
+    doc = ((function.__doc__ if function else "") or "").strip().splitlines()
+    return doc[0] if doc else ""
+
+
+def pytest_collection_finish(session):
+    """Every check's points are valid, and with ``--grading-plan`` the
+    checks and points are written down: the assignment's maximum score."""
+    plan = [{"name": item.name, "points": points_of(item), "description": _description(item)}
+            for item in session.items]
+    path = _setting(session.config, PLAN_OPTION)
+    if path:
+        Path(path).write_text(json.dumps(plan, indent=2))
 
 
 def _teaching_message(excinfo) -> str:
@@ -85,9 +124,7 @@ def _classify(excinfo) -> Status:
 def pytest_runtest_makereport(item, call):
     report = yield
     if report.when == "call" or (report.when == "setup" and report.failed):
-        marker = item.get_closest_marker("points")
-        points = float(marker.args[0]) if marker else 1.0
-        doc = (item.function.__doc__ or "").strip().splitlines()
+        points = points_of(item)
         if report.passed:
             result = CheckResult(item.name, points, points, Status.PASS)
         else:
@@ -102,16 +139,25 @@ def pytest_runtest_makereport(item, call):
                 status,
                 output=_teaching_message(call.excinfo)[:MAX_MESSAGE],
             )
-        result.description = doc[0] if doc else ""
+        result.description = _description(item)
         item.config.stash[_results_key].append(result)
+        _write_report(item.config)
     return report
 
 
-def pytest_sessionfinish(session):
-    path = _setting(session.config, REPORT_OPTION)
+def _write_report(config) -> None:
+    """Rewrite the report with every check judged so far: when the grader
+    stops a suite that runs out of time, what was judged still counts."""
+    path = _setting(config, REPORT_OPTION)
     if path:
-        results = [r.to_dict() for r in session.config.stash[_results_key]]
-        Path(path).write_text(json.dumps({"tests": results}, indent=2))
+        results = [r.to_dict() for r in config.stash[_results_key]]
+        tmp = Path(f"{path}.tmp")
+        tmp.write_text(json.dumps({"tests": results}, indent=2))
+        tmp.replace(path)
+
+
+def pytest_sessionfinish(session):
+    _write_report(session.config)
 
 
 class Artifacts:

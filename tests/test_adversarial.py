@@ -16,6 +16,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -66,6 +67,9 @@ class Case:
     limits: dict = field(default_factory=dict)
     sandbox: bool = False
     """Only meaningful inside bubblewrap: skipped where it cannot run."""
+    sandbox_mode: str = "auto"
+    staff_notes: tuple = ()
+    """Phrases that some staff note of the result must contain."""
 
 
 def every(status, phrase):
@@ -102,6 +106,13 @@ CASES = [
     Case("fake_files", 1, {"test_data_summary": P, **models(N, "does not define `model`")}),
     Case("read_hidden", 1, {"test_data_summary": P}, sandbox=True),
     Case("network", 1, {"test_data_summary": P}, sandbox=True),
+    # As root or not, the kernel cannot undo the sandbox, and sees no other copy of the course.
+    Case("undo_sandbox", 6.5, {"test_data_summary": P, "test_rounded_grade_accuracy": (F, "57.6%")},
+         sandbox=True),
+    # Unconfined, the kernel can reach the grader's private copy of the suite:
+    # the change is detected and nothing is graded, never a full score.
+    Case("rewrite_trusted_copy", 0, every(Status.ERROR, "Please see your instructor"),
+         sandbox_mode="none", staff_notes=("INTEGRITY: The private copy of the hidden suite",)),
     Case("edited_test_cells", 6.5, {
         "test_data_summary": P, "test_rounded_grade_accuracy": (F, "57.6%"),
     }, notes=("Cell 'setup' was edited; the instructor's version was used",
@@ -225,7 +236,21 @@ def _nothing(accepted):
     yield
 
 
-AROUND = {"network": _listening, "ignores_interrupt": _short_grace}
+@contextlib.contextmanager
+def _second_clone(accepted):
+    """Another checkout of the course on the grader's machine, beside this one,
+    with the hidden suite and the solution in it."""
+    clone = default_course_dir().parent / f".second-clone-{os.getpid()}"
+    (clone / "autograder" / "suites").mkdir(parents=True)
+    shutil.copytree(PACKAGE_DIR / "suites" / A, clone / "autograder" / "suites" / A)
+    shutil.copytree(load_assignment(A).source_notebook.parent, clone / "solutions" / A)
+    try:
+        yield
+    finally:
+        shutil.rmtree(clone)
+
+
+AROUND = {"network": _listening, "ignores_interrupt": _short_grace, "undo_sandbox": _second_clone}
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +271,7 @@ def corpus(tmp_path_factory):
             with _secret_in_environment(), AROUND.get(name, _nothing)(accepted):
                 result = grade_submission(
                     CORPUS / f"{name}.ipynb", load_assignment(A, **case.limits),
-                    workdir=base / "work",
+                    workdir=base / "work", sandbox_mode=case.sandbox_mode,
                 )
             cache[name] = Graded(result, base / "work", canary, accepted)
         return cache[name]
@@ -289,6 +314,8 @@ def test_case(case, corpus):
             assert phrase in checks[name].output, f"{name}: {checks[name].output}"
     for phrase in case.notes:
         assert any(phrase in note for note in result.notes), f"{phrase!r} not in {result.notes}"
+    for phrase in case.staff_notes:
+        assert any(phrase in note for note in result.staff_notes), f"{phrase!r} not in {result.staff_notes}"
 
 
 def _explain(result) -> str:
@@ -351,3 +378,20 @@ def test_output_is_capped_in_the_notebook_and_in_the_kernel_log(corpus):
 def test_the_cell_that_killed_the_kernel_says_it_was_skipped(corpus):
     graded = corpus("os_exit")
     assert "the grader skipped this cell on the next run" in graded.outputs("experiments")
+
+
+@pytest.mark.skipif(NO_SANDBOX is not None, reason=f"needs the sandbox: {NO_SANDBOX}")
+def test_the_kernel_cannot_undo_its_sandbox_nor_find_another_copy_of_the_course(corpus):
+    graded = corpus("undo_sandbox")
+    printed = graded.outputs("experiments")
+    assert "uid 65534" in printed  # never root, whoever runs the grader
+    assert printed.count("refused:") == 10, printed  # every attempt ran, and failed
+    assert "GOT" not in printed and "WROTE" not in printed
+    assert "nothing found: []" in printed and "LEAK" not in printed
+
+
+def test_a_rewritten_private_suite_is_detected_without_a_sandbox(corpus):
+    graded = corpus("rewrite_trusted_copy")
+    assert "replaced" in graded.outputs("summary")  # the attack did run
+    assert graded.result.max_score == sum(POINTS.values())
+    assert not any("INTEGRITY" in note for note in graded.result.notes)  # staff only

@@ -46,7 +46,7 @@ CHECKS = [  # linear_grading's checks and points, in the suite's order
 ]
 
 
-def result(student, outcomes=None, *, drop=(), notes=(), metrics=None, seconds=21.4):
+def result(student, outcomes=None, *, drop=(), notes=(), staff_notes=(), metrics=None, seconds=21.4):
     """A linear_grading result: every check passes unless ``outcomes`` says
     ``{check: (status, score, message)}``; checks in ``drop`` are absent."""
     outcomes = outcomes or {}
@@ -57,7 +57,8 @@ def result(student, outcomes=None, *, drop=(), notes=(), metrics=None, seconds=2
         status, score, message = outcomes.get(name, (Status.PASS, worth, ""))
         tests.append(CheckResult(name, score, worth, status, message, f"What {name} checks."))
     return GradingResult(A, f"submitted/{student}/{A}/{A}.ipynb", tests, execution_time=seconds,
-                         notes=list(notes), metrics=dict(metrics or {}), student=student)
+                         notes=list(notes), staff_notes=list(staff_notes), metrics=dict(metrics or {}),
+                         student=student)
 
 
 @pytest.fixture
@@ -71,8 +72,8 @@ def bob():  # 5.5 of 10: half the accuracy points, one error, one part never don
         "test_data_summary": (Status.NOT_ATTEMPTED, 0, "Your notebook does not define `x_mean`."),
         "test_training_loss": (Status.ERROR, 0, "ValueError while checking: shapes differ"),
         "test_rounded_grade_accuracy": (Status.FAIL, 1.5, "Accuracy 0.62 < 0.70 <needed> & more"),
-    }, notes=["Cell 7 raised NameError.",
-              "WARNING: the student's code runs without a sandbox (no bwrap)."])
+    }, notes=["Cell 7 raised NameError."],
+       staff_notes=["WARNING: the student's code runs without a sandbox (no bwrap)."])
 
 
 @pytest.fixture
@@ -158,7 +159,7 @@ def test_gradescope_results_follow_the_specification(bob):
     data = to_results(bob)
     assert json.loads(json.dumps(data)) == data
     assert data["score"] == 5.5 and data["execution_time"] == 21
-    assert data["output"] == "Cell 7 raised NameError."  # the staff WARNING stays out
+    assert data["output"] == "Cell 7 raised NameError."  # the staff note stays out
     assert set(data) == {"score", "execution_time", "output", "output_format", "tests"}
     assert [t["extra_data"]["check"] for t in data["tests"]] == [n for n, _ in CHECKS]
     first, _, _, loss, accuracy, last = data["tests"]

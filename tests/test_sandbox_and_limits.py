@@ -5,12 +5,16 @@ are the corpus in tests/test_adversarial.py."""
 
 import json
 import os
+import shutil
 import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from autograder.course import load_assignment
+from autograder.course import default_course_dir, load_assignment
 from autograder.engine import sandbox
 from autograder.engine.evaluate import run_suite
 from autograder.engine.execute import kernel_env
@@ -32,48 +36,133 @@ def in_sandbox(tmp_path, script, **paths):
 
 
 @needs_bwrap
-def test_hidden_paths_are_empty_and_read_only_and_what_is_needed_inside_comes_back(tmp_path):
+def test_only_what_is_bound_exists_and_none_of_it_is_writable(tmp_path):
     course = tmp_path / "course"
     (course / "solutions").mkdir(parents=True)
     (course / "solutions" / "answer.txt").write_text("the answer")
     (course / "kit" / "suites").mkdir(parents=True)
     (course / "kit" / "suites" / "test_secret.py").write_text("secret")
     (course / "kit" / "loader.py").write_text("needed\n")
+    clone = tmp_path / "second-clone" / "kit" / "suites"
+    clone.mkdir(parents=True)
+    (clone / "test_secret.py").write_text("secret")
     work = tmp_path / "work"
     work.mkdir()
     script = (
         f"echo course:; ls -A {course}; echo kit:; cat {course / 'kit' / 'loader.py'}; "
-        f"echo suites:; ls -A {course / 'kit' / 'suites'}; echo writes:; "
+        f"echo suites:; ls -A {course / 'kit' / 'suites'}; "
+        f"test -e {clone} && echo clone; echo root:; ls -A /; echo writes:; "
         f"touch {course / 'x'} 2>/dev/null && echo course; "
         f"touch {course / 'kit' / 'suites' / 'x'} 2>/dev/null && echo suites; "
         f"touch {course / 'kit' / 'x'} 2>/dev/null && echo kit; "
+        "touch /x 2>/dev/null && echo root; "
         f"touch {work / 'x'} && echo work"
     )
-    # As the engine does: the course hidden, the kit bound back, its suites hidden
-    # again; the inner path first, as a caller may list them in any order.
+    # As the engine does: the kit bound in, its suites covered; nothing else of the course.
     done = in_sandbox(tmp_path, script, writable=[work], readable=[course / "kit"],
-                      hidden=[course / "kit" / "suites", course, course / "solutions"])
-    assert done.stdout.split() == [
-        "course:", "kit", "kit:", "needed", "suites:", "writes:", "work",
-    ], done.stderr
+                      hidden=[course / "kit" / "suites", course / "solutions"])
+    out = done.stdout.split()
+    assert out[:out.index("root:")] == ["course:", "kit", "kit:", "needed", "suites:"], done.stderr
+    root = out[out.index("root:") + 1:out.index("writes:")]
+    assert {"usr", "proc", "tmp"} <= set(root) and not {"home", "root", "srv", "opt"} & set(root)
+    assert out[out.index("writes:") + 1:] == ["course", "work"]
+    # That write went to the sandbox's private /tmp, not the real course.
+    assert not (course / "x").exists() and (work / "x").exists()
 
 
 @needs_bwrap
-def test_the_home_directory_is_hidden_and_tmp_is_private_and_capped(tmp_path, monkeypatch):
+def test_the_home_directory_is_absent_and_tmp_is_private_and_capped(tmp_path, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
     (home / ".netrc").write_text("password")
-    (tmp_path / "beside-home.txt").write_text("visible\n")
+    (tmp_path / "shown").mkdir()
+    (tmp_path / "shown" / "file.txt").write_text("visible\n")
     monkeypatch.setenv("HOME", str(home))
     done = in_sandbox(
         tmp_path,
-        f"cat {tmp_path / 'beside-home.txt'}; ls -A {home}; echo ---; "
+        f"cat {tmp_path / 'shown' / 'file.txt'}; test -e {home} || echo no-home; echo ---; "
         "head -c 3000000 /dev/zero > /tmp/fill 2>/dev/null || echo tmp-full; "
         "head -c 3000000 /dev/zero > /dev/shm/fill 2>/dev/null || echo shm-full",
-        # tmp_path lies under the private /tmp: bind it back, home and all.
-        writable=[], readable=[tmp_path], hidden=[], tmpfs_bytes=2_000_000,
+        # tmp_path lies under the private /tmp: what is bound comes back there.
+        writable=[], readable=[tmp_path / "shown"], hidden=[], tmpfs_bytes=2_000_000,
     )
-    assert done.stdout.split() == ["visible", "---", "tmp-full", "shm-full"], done.stderr
+    assert done.stdout.split() == ["visible", "no-home", "---", "tmp-full", "shm-full"], done.stderr
+
+
+ESCAPES = {
+    "mount": "mount -t tmpfs none {kit}",
+    "umount": "umount {kit}",
+    "remount": "mount -o remount,rw {kit}",
+    "unshare-user": "unshare -U true",
+    "unshare-mount": "unshare -m true",
+    "chroot": "chroot / true",
+}
+"""What a kernel would run to undo its confinement; each must fail."""
+
+
+def _escape_script(kit: Path) -> str:
+    tries = "; ".join(f"{command.format(kit=kit)} >/dev/null 2>&1 && echo ESCAPED-{name} "
+                      f"|| echo refused-{name}" for name, command in ESCAPES.items())
+    return (f"echo uid=$(id -u); grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; {tries}; "
+            f"touch {kit}/x 2>/dev/null && echo WROTE || echo refused-write")
+
+
+def _assert_confined(output: str) -> None:
+    assert "uid=65534" in output, output
+    assert "CapEff:\t0000000000000000" in output and "NoNewPrivs:\t1" in output
+    assert "Seccomp:\t2" in output  # the filter is on
+    for name in [*ESCAPES, "write"]:
+        assert f"refused-{name}" in output, output
+    assert "ESCAPED" not in output and "WROTE" not in output
+
+
+@needs_bwrap
+def test_a_kernel_started_by_root_runs_as_nobody_without_privileges(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("the grader is not root here")
+    kit = tmp_path / "kit"
+    kit.mkdir()
+    seccomp = tmp_path / "seccomp.bpf"
+    seccomp.write_bytes(sandbox.seccomp_filter())
+    command = sandbox.bwrap_command(writable=[], readable=[kit], seccomp_file=seccomp)
+    done = subprocess.run([*command, "sh", "-c", _escape_script(kit)], capture_output=True,
+                          text=True, timeout=60)
+    _assert_confined(done.stdout)
+    # ptrace is refused too, which the shell cannot show.
+    python = f"import ctypes; print('ptrace', ctypes.CDLL(None).ptrace(16, 1, 0, 0))"
+    command = sandbox.bwrap_command(writable=[], readable=[Path(sys.prefix), Path(sys.base_prefix)],
+                                    seccomp_file=seccomp)
+    done = subprocess.run([*command, sys.executable, "-c", python], capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.strip() == "ptrace -1", done.stderr
+
+
+@needs_bwrap
+def test_a_kernel_started_by_an_ordinary_user_is_confined_the_same(tmp_path):
+    if os.geteuid() != 0 or shutil.which("useradd") is None or shutil.which("setpriv") is None:
+        pytest.skip("creating a user to grade as needs root, useradd and setpriv")
+    user = "autograder-test"
+    if subprocess.run(["id", "-u", user], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", user], check=True)
+    uid = int(subprocess.run(["id", "-u", user], capture_output=True, text=True).stdout)
+    place = Path(tempfile.mkdtemp(prefix="autograder-user-test-"))  # a folder that user can reach
+    try:
+        os.chmod(place, 0o755)
+        kit = place / "kit"
+        kit.mkdir()
+        seccomp = place / "seccomp.bpf"
+        seccomp.write_bytes(sandbox.seccomp_filter())
+        command = sandbox.bwrap_command(writable=[], readable=[kit], seccomp_file=seccomp)
+        done = subprocess.run(
+            ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
+             *command, "sh", "-c", _escape_script(kit)],
+            capture_output=True, text=True, timeout=60, cwd=place,
+        )
+        if "Operation not permitted" in done.stderr and "uid=" not in done.stdout:
+            pytest.skip(f"unprivileged user namespaces are off here: {done.stderr.strip()}")
+        _assert_confined(done.stdout)
+    finally:
+        shutil.rmtree(place)
 
 
 def test_the_kernel_inherits_only_the_allowed_environment(tmp_path, monkeypatch):
@@ -129,16 +218,21 @@ def test_the_suite_reads_only_regular_files_and_never_writes_through_links(tmp_p
 
 @pytest.mark.slow
 @needs_bwrap
-def test_datasets_stay_readable_even_under_tmp_and_through_a_link(tmp_path, monkeypatch):
+def test_the_kernel_reads_its_data_through_a_linked_folder_and_sees_nothing_else_there(tmp_path, monkeypatch):
     real = tmp_path / "real"
     real.mkdir()
-    (real / "marker.txt").write_text("visible")
+    shutil.copy(default_course_dir() / "datasets" / "grading.npz", real / "grading.npz")
+    (real / "marker.txt").write_text("not for the kernel")
     data = tmp_path / "data"
     data.symlink_to(real)
     monkeypatch.setenv("AUTOGRADER_DATA_DIR", str(data))
-    code = f"print(open({str(data / 'marker.txt')!r}).read())\n" + LINEAR_SUMMARY
+    code = ("import os\nfrom autograder.datasets import _files\n"
+            "found = _files.fetch_file('grading', 'grading.npz')\n"
+            "print('view:', sorted(os.listdir(found.parent)))\n"
+            f"print('real:', os.path.exists({str(real / 'marker.txt')!r}))\n" + LINEAR_SUMMARY)
     notebook = make_submission(tmp_path / "sub" / f"{A}.ipynb", A, {"summary": code})
     workdir = tmp_path / "work"
     result = grade_submission(notebook, load_assignment(A), workdir=workdir, sandbox_mode="bwrap")
-    assert "visible" in (workdir / "executed.ipynb").read_text()
+    executed = (workdir / "executed.ipynb").read_text()
+    assert "view: ['grading.npz']" in executed and "real: False" in executed
     assert by_name(result)["test_data_summary"].status is Status.PASS

@@ -31,8 +31,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from traitlets import List, Unicode
 
-from autograder.course import PACKAGE_DIR, Limits
-from autograder.datasets._files import keras_cache_dir, kit_data_dir
+from autograder.course import PACKAGE_DIR, SUITES_DIR, Limits
+from autograder.datasets._files import DATA_DIR_ENV, MANIFEST_NAME, OFFLINE_ENV, kit_data_dir
 from autograder.engine import sandbox, untrusted
 from autograder.engine.prepare import grade_id
 
@@ -64,6 +64,8 @@ class Execution:
     notes: list[str] = field(default_factory=list)
     kernel_died: bool = False
     """Whether the kernel died at least once (see the notes for where and why)."""
+    errors: list[tuple[str, str, str]] = field(default_factory=list)
+    """Each error a cell raised in the last run: (where, exception name, message)."""
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -139,7 +141,8 @@ class CappedLog:
         self.max_bytes = max_bytes
         self.written = self.dropped = 0
         self.read_fd, self.write_fd = os.pipe()
-        self._file = open(path, "wb")
+        self.path = path
+        self._file = untrusted.create_new(path)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drain, daemon=True)
         self._thread.start()
@@ -159,6 +162,15 @@ class CappedLog:
                 self._file.flush()
                 self.written += len(keep)
             self.dropped += len(chunk) - len(keep)
+
+    def tail(self, max_chars: int = 1500) -> str:
+        """The end of what the kernel has written so far (after a moment for
+        the reader to catch up)."""
+        time.sleep(0.3)
+        try:
+            return self.path.read_bytes()[-max_chars:].decode(errors="replace").strip()
+        except OSError:
+            return ""
 
     def close(self):
         os.close(self.write_fd)
@@ -313,13 +325,16 @@ def _error_note(cell, index: int, timeout: int | None, reply: dict | None) -> st
     return None
 
 
-def kernel_env(workdir: Path) -> dict[str, str]:
+def kernel_env(workdir: Path, data_view: Path | None = None) -> dict[str, str]:
     """The environment of the student's kernel: the allowed part of the
-    grader's (see :data:`KERNEL_ENV_NAMES`), and writable configuration caches."""
+    grader's (see :data:`KERNEL_ENV_NAMES`), writable configuration caches,
+    and, given a ``data_view``, the loaders pointed at it alone, offline."""
     env = {
         name: value for name, value in os.environ.items()
         if name in KERNEL_ENV_NAMES or name.startswith(KERNEL_ENV_PREFIXES)
     }
+    if data_view is not None:
+        env.update({DATA_DIR_ENV: str(data_view), OFFLINE_ENV: "1"})
     return {
         **env, **KERNEL_ENV,
         # Configuration caches must be writable even when HOME is hidden.
@@ -328,13 +343,29 @@ def kernel_env(workdir: Path) -> dict[str, str]:
     }
 
 
+def data_view_files(view: Path | None) -> dict[Path, Path]:
+    """The links of a data view (see :mod:`autograder.datasets.served`):
+    path in the view -> the real file it points at."""
+    files = {}
+    for directory, _, names in os.walk(view) if view else ():
+        for name in names:
+            link = Path(directory) / name
+            if link.is_symlink():
+                files[link] = link.resolve()
+    return files
+
+
 def _kernel_manager(mode: str, runtime_dir: Path, workdir: Path, hidden: list[Path],
-                    limits: Limits):
+                    limits: Limits, data_view: Path | None):
     # Asynchronous managers, as nbclient expects: a blocking client would stall
     # its event loop, and with it the check that notices a dead kernel.
     if mode == "none":
         return AsyncKernelManager(kernel_name="python3")
-    data = kit_data_dir()
+    seccomp_file = None
+    program = sandbox.seccomp_filter()
+    if program is not None:
+        seccomp_file = runtime_dir / "seccomp.bpf"
+        seccomp_file.write_bytes(program)
     # Without a network namespace's loopback the kernel talks over Unix sockets,
     # which live in a short private directory (socket paths are length-limited).
     manager = SandboxedKernelManager(
@@ -344,10 +375,14 @@ def _kernel_manager(mode: str, runtime_dir: Path, workdir: Path, hidden: list[Pa
         connection_file=str(runtime_dir / "connection.json"),
         command_prefix=sandbox.bwrap_command(
             writable=[workdir, runtime_dir],
-            readable=[Path(sys.prefix), Path(sys.base_prefix), PACKAGE_DIR, data, keras_cache_dir()],
-            # The kit's data folder in a checkout also holds the data generator.
-            hidden=[*hidden, data / "tools"],
+            # Python and its packages, the kit (the loaders) and the manifest
+            # the loaders verify files against; no other file of the kit's data folder.
+            readable=[Path(sys.prefix), Path(sys.base_prefix), PACKAGE_DIR,
+                      kit_data_dir() / MANIFEST_NAME],
+            hidden=[SUITES_DIR, *hidden],
+            data_files=data_view_files(data_view),
             tmpfs_bytes=int(limits.memory_gib * GIB),
+            seccomp_file=seccomp_file,
         ),
     )
     # A signal would reach bwrap, not the kernel: interrupt with a message.
@@ -360,6 +395,7 @@ class _Attempt:
     """One run of the notebook in one kernel."""
 
     notes: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str, str]] = field(default_factory=list)
     died_at: int | None = None
     reason: str | None = None
     output_truncated: bool = False
@@ -367,13 +403,16 @@ class _Attempt:
 
 
 def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
-        sandbox_mode: str = "none", hidden: list[Path] = ()) -> Execution:
+        sandbox_mode: str = "none", hidden: list[Path] = (),
+        data_view: Path | None = None) -> Execution:
     """Execute ``notebook`` in ``workdir`` (outputs are written into the cells),
     then ``final_cell`` in the same kernel. Cell errors do not stop the run; a
     cell that kills the kernel is skipped in a fresh kernel (see the module).
 
     ``sandbox_mode`` is ``"bwrap"`` or ``"none"`` (see :mod:`sandbox`);
-    ``hidden`` paths are invisible to a sandboxed kernel.
+    ``hidden`` paths are invisible to a sandboxed kernel; ``data_view`` is
+    the directory of data files the kernel's loaders read (see
+    :mod:`autograder.datasets.served`).
     """
     execution = Execution()
     (workdir / ".config").mkdir(exist_ok=True)  # IPython warns when its parent is missing
@@ -388,7 +427,7 @@ def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
     try:
         while True:
             attempt = _run_once(notebook, student_cells, workdir, limits, sandbox_mode,
-                                list(hidden), skipped, budget, log, execution)
+                                list(hidden), data_view, skipped, budget, log, execution)
             truncated = truncated or attempt.output_truncated
             if attempt.died_at is None:
                 break
@@ -427,6 +466,7 @@ def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
         log.close()
     # What the deaths were, then what went wrong in the cells of the last run.
     execution.notes[:0] = deaths + attempt.notes
+    execution.errors = attempt.errors
     if truncated:
         execution.notes.append(
             f"Your notebook printed more than the output limit of {limits.max_output_mib:g} MiB; "
@@ -442,8 +482,8 @@ def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
 
 
 def _run_once(notebook, student_cells: int, workdir: Path, limits: Limits, sandbox_mode: str,
-              hidden: list[Path], skipped: set[int], budget: dict, log: CappedLog,
-              execution: Execution) -> _Attempt:
+              hidden: list[Path], data_view: Path | None, skipped: set[int], budget: dict,
+              log: CappedLog, execution: Execution) -> _Attempt:
     """Start a kernel, run every cell not in ``skipped``, shut it down."""
     attempt = _Attempt()
     client = LimitedClient(
@@ -459,17 +499,21 @@ def _run_once(notebook, student_cells: int, workdir: Path, limits: Limits, sandb
     runtime_dir = Path(tempfile.mkdtemp(prefix="ag-kernel-"))
     started = time.perf_counter()
     try:
-        client.km = _kernel_manager(sandbox_mode, runtime_dir, workdir, hidden, limits)
-        client.start_new_kernel(env=kernel_env(workdir), stdout=log.write_fd, stderr=log.write_fd)
+        client.km = _kernel_manager(sandbox_mode, runtime_dir, workdir, hidden, limits, data_view)
+        client.start_new_kernel(env=kernel_env(workdir, data_view),
+                                stdout=log.write_fd, stderr=log.write_fd)
         client.start_new_kernel_client()
     except Exception as exc:
         if client.km is not None and client.km.has_kernel:
             run_sync(client.km.shutdown_kernel)(now=True)
         shutil.rmtree(runtime_dir, ignore_errors=True)
+        said = log.tail()
         raise KernelStartError(
-            f"Could not start a python3 Jupyter kernel within {limits.startup_timeout} s "
-            f"({type(exc).__name__}: {exc}). Check that ipykernel is installed in the "
-            "grader's environment; the kernel's log is in " + str(workdir / "kernel.log")
+            f"Could not start a python3 Jupyter kernel{' in the sandbox' if sandbox_mode == 'bwrap' else ''} "
+            f"within {limits.startup_timeout} s ({type(exc).__name__}: {exc})."
+            + (f" The kernel said:\n{said}\n" if said else " The kernel printed nothing. ")
+            + "Check that ipykernel is installed in the grader's environment and run "
+            "`autograder doctor`."
         ) from exc
     execution.timings["kernel_start"] = (
         execution.timings.get("kernel_start", 0.0) + time.perf_counter() - started
@@ -525,6 +569,10 @@ def _run_cells(client, notebook, student_cells: int, limits: Limits, skipped: se
             )
             if note:
                 attempt.notes.append(note)
+            content = (client.last_reply or {}).get("content", {})
+            if content.get("status") == "error":
+                attempt.errors.append((_where(cell, index), str(content.get("ename")),
+                                       str(content.get("evalue"))[:2000]))
         if len(notebook.cells) > student_cells:
             _add_time(execution, "execute", started)
             exporting, index, started = True, student_cells, time.perf_counter()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import sys
 import tempfile
@@ -10,29 +12,74 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import nbformat
+
 from autograder.course import PACKAGE_DIR, SUITES_DIR, Assignment
-from autograder.engine import evaluate, execute, export, prepare, record, sandbox
+from autograder.datasets import DatasetError, served
+from autograder.engine import evaluate, execute, export, prepare, record, sandbox, untrusted
 from autograder.results import CheckResult, GradingResult, Status
 
 
-def _unreadable_result(assignment: Assignment, submission: Path, reason: str, started: float):
-    """Every check scores 0 when the submission cannot even be read."""
-    placeholder = GradingResult(assignment.name, str(submission))
-    report = Path(tempfile.mkdtemp(prefix="autograder-empty-")) / "report.json"
-    try:
-        checks = evaluate.run_suite(
-            assignment.suite_dir, report.parent / "no-artifacts", report,
-            timeout=assignment.limits.evaluation_timeout,
+class GraderFault(Exception):
+    """The grader's side failed (its data, its work directory), not the
+    submission: the submission is not graded and nothing is recorded, so a
+    rerun grades it once the fault is fixed."""
+
+
+WORKDIR_MARK = ".autograder-workdir"
+"""Left in a ``--workdir`` the grader made, so that a rerun may empty it."""
+INTEGRITY_MESSAGE = (
+    "Your notebook could not be graded: while it ran, the grader found its own files changed. "
+    "Please see your instructor."
+)
+DATASET_ERROR = re.compile(r"Dataset '([\w-]+)'")
+
+
+def _checks_all_zero(plan, status: Status, message: str) -> list[CheckResult]:
+    return [CheckResult(p.name, 0.0, p.points, status, message, p.description) for p in plan]
+
+
+def _fresh_workdir(workdir: Path | None) -> tuple[Path, bool]:
+    """The work directory for one grading, empty, and whether to keep it.
+
+    A given ``workdir`` is used only if it is new, empty, or one the grader
+    made before (:data:`WORKDIR_MARK`), which is then emptied without
+    following any link a kernel left there; anything else is refused, so no
+    one's files are deleted and no planted link redirects a write."""
+    if workdir is None:
+        return Path(tempfile.mkdtemp(prefix="autograder-")), False
+    workdir = Path(workdir)
+    if workdir.is_symlink() or (workdir.exists() and not workdir.is_dir()):
+        raise GraderFault(f"--workdir {workdir} is not a folder; give a new or empty folder.")
+    workdir.mkdir(parents=True, exist_ok=True)
+    entries = os.listdir(workdir)
+    if entries and WORKDIR_MARK not in entries:
+        raise GraderFault(
+            f"--workdir {workdir} is not empty and was not made by the grader; give a new or "
+            "empty folder (a folder used by an earlier grading is emptied and reused)."
         )
-    finally:
-        shutil.rmtree(report.parent, ignore_errors=True)
-    placeholder.tests = [
-        CheckResult(c.name, 0.0, c.max_score, Status.NOT_ATTEMPTED, reason, c.description)
-        for c in checks
-    ]
-    placeholder.notes.append(reason)
-    placeholder.execution_time = time.perf_counter() - started
-    return placeholder
+    for name in entries:
+        path = workdir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)  # rmtree never follows links
+        else:
+            path.unlink()
+    untrusted.replace_file(workdir / WORKDIR_MARK, "Made by the autograder; emptied on reuse.\n")
+    return workdir, True
+
+
+def _grader_fault_in(assignment: Assignment, ran: execute.Execution) -> None:
+    """A cell that failed because the data the grader served it is missing
+    or corrupt is the grader's fault, not the student's."""
+    for where, name, message in ran.errors:
+        named = DATASET_ERROR.search(message)
+        if name in ("DatasetNotFoundError", "DatasetCorruptError") and named and \
+                named.group(1).replace("-", "_") in assignment.datasets:
+            raise GraderFault(
+                f"The student's {where} could not load the dataset {named.group(1)!r} that the "
+                f"grader served ({name}: {message[:600]}). Check the data directory "
+                "(AUTOGRADER_DATA_DIR) with `autograder doctor`, then grade again."
+            )
 
 
 def _keep_feedback(assignment: Assignment, artifacts_dir: Path, feedback_dir: Path) -> dict[str, float]:
@@ -68,14 +115,14 @@ def can_hide(path: Path) -> bool:
 
 
 def hidden_paths(assignment: Assignment, submission: Path, also: Sequence[Path] = ()) -> list[Path]:
-    """What a sandboxed kernel must not see: hidden suites, solutions, the
-    course's history and records, the folder of submissions this one came
-    from (or only the submission, when that folder also holds the kit or
-    Python itself) and the paths in ``also`` (a batch's other submissions and
+    """What a sandboxed kernel must not see even where it lies inside what
+    the sandbox binds in (the sandbox shows nothing else; see
+    :func:`sandbox.bwrap_command`): hidden suites, solutions, the course's
+    history and records, the folder of submissions this one came from (or
+    only the submission, when that folder also holds the kit or Python
+    itself) and the paths in ``also`` (a batch's other submissions and
     results)."""
     course = assignment.course_dir
-    # The course directory as a whole (tests, docs, build output), then inside it
-    # what stays hidden even where the kit is bound back (see sandbox.bwrap_command).
     paths = [course, SUITES_DIR, course / "solutions", course / ".git", course / "gradebook.db",
              course / "submitted", course / "autograded", course / "feedback"]
     folder = submission.resolve().parent
@@ -83,65 +130,132 @@ def hidden_paths(assignment: Assignment, submission: Path, also: Sequence[Path] 
     return paths + [Path(p).resolve() for p in also]
 
 
+def preflight(assignment: Assignment, *, sandbox_mode: str = "auto",
+              start_kernel: bool = False) -> None:
+    """Stop before grading anything when this grader cannot grade
+    ``assignment``: its datasets missing or corrupt (:class:`GraderFault`),
+    and with ``start_kernel`` (before a batch) a hidden suite that does not
+    collect (:class:`~autograder.engine.evaluate.EvaluationError`) or a
+    kernel that does not start in the sandbox
+    (:class:`~autograder.engine.execute.KernelStartError`)."""
+    for dataset in assignment.datasets:
+        try:
+            served.dataset_files(dataset)
+        except DatasetError as exc:
+            raise GraderFault(
+                f"Cannot grade {assignment.name!r}: its dataset {dataset!r} is not usable on this "
+                f"grader. {exc}"
+            ) from exc
+    if not start_kernel:
+        return
+    evaluate.collect_plan(assignment.suite_dir)
+    mode, _ = sandbox.choose(sandbox_mode)
+    probe = Path(tempfile.mkdtemp(prefix="autograder-preflight-"))
+    try:
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('ready')")])
+        execute.run(notebook, probe, assignment.limits, sandbox_mode=mode)
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
+def sandbox_description(mode: str, requested: str) -> str:
+    """What confined the kernel, for the record: ``bwrap``, or ``none`` and why."""
+    if mode == "bwrap":
+        return "bwrap"
+    if requested == "none":
+        return "none (--sandbox none was requested)"
+    return f"none ({sandbox.bwrap_problem()})"
+
+
 def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path | None = None,
                      sandbox_mode: str = "auto", feedback_dir: Path | None = None,
                      also_hidden: Sequence[Path] = ()) -> GradingResult:
     """Grade ``submission`` against ``assignment``'s hidden suite.
 
-    Runs the five stages in order. ``workdir`` keeps the executed notebook and
-    the exported artifacts for inspection; by default a temporary directory is
-    used and removed. Raises only when grading itself cannot run
-    (:class:`~autograder.engine.evaluate.EvaluationError`); anything wrong with
-    the submission is reported in the result. ``sandbox_mode`` is ``auto``
-    (bwrap where it works), ``bwrap`` or ``none`` (see
-    :mod:`autograder.engine.sandbox`). ``feedback_dir`` receives what a
-    feedback report draws: the training history and what the suite measured.
-    ``also_hidden`` paths are kept from the kernel besides :func:`hidden_paths`.
+    Runs the stages in order: the hidden suite is copied and fingerprinted
+    (:class:`~autograder.engine.evaluate.TrustedSuite`), the kernel's data
+    view is built, the notebook is prepared, executed and its artifacts
+    exported, the fingerprints are verified, and the suite's copy evaluates
+    the artifacts. ``workdir`` keeps the executed notebook and the exported
+    artifacts for inspection (it must be new, empty, or an earlier
+    ``workdir``); by default a temporary directory is used and removed.
+    ``sandbox_mode`` is ``auto`` (bwrap where it works), ``bwrap`` or
+    ``none`` (see :mod:`autograder.engine.sandbox`). ``feedback_dir``
+    receives what a feedback report draws: the training history and what the
+    suite measured. ``also_hidden`` paths are kept from the kernel besides
+    :func:`hidden_paths`.
+
+    Anything wrong with the submission is reported in the result, whose
+    maximum is always the assignment's. Raises when grading itself cannot
+    run: :class:`GraderFault` (the grader's data or work directory),
+    :class:`~autograder.engine.evaluate.EvaluationError` (a broken suite),
+    :class:`~autograder.engine.execute.KernelStartError`.
     """
     started = time.perf_counter()
     mode, warning = sandbox.choose(sandbox_mode)
     submission = Path(submission)
-    try:
-        student_nb = prepare.read_submission(submission)
-        prepare.check_assignment(student_nb, assignment.release_notebook)
-    except prepare.SubmissionError as exc:
-        return _unreadable_result(assignment, submission, str(exc), started)
-
-    keep = workdir is not None
-    workdir = Path(workdir) if keep else Path(tempfile.mkdtemp(prefix="autograder-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    result = GradingResult(assignment.name, str(submission))
+    result = GradingResult(assignment.name, str(submission),
+                           sandbox=sandbox_description(mode, sandbox_mode))
     if warning:
-        result.notes.append(warning)
-    try:
-        t = time.perf_counter()
-        notebook, notes = prepare.prepare(
-            assignment.source_notebook, student_nb, assignment.release_notebook
-        )
-        result.notes.extend(notes)
-        for data_file in assignment.release_files():
-            shutil.copy(data_file, workdir / data_file.name)
-        result.timings["prepare"] = time.perf_counter() - t
+        result.staff_notes.append(warning)
+    with evaluate.TrustedSuite(assignment.suite_dir) as suite, \
+            tempfile.TemporaryDirectory(prefix="autograder-private-") as private:
+        private = Path(private)
+        try:
+            student_nb = prepare.read_submission(submission)
+            prepare.check_assignment(student_nb, assignment.release_notebook)
+        except prepare.SubmissionError as exc:
+            result.tests = _checks_all_zero(suite.plan, Status.NOT_ATTEMPTED, str(exc))
+            result.notes.append(str(exc))
+            result.execution_time = time.perf_counter() - started
+            return result
 
-        artifacts_dir = workdir / "artifacts"
-        ran = execute.run(
-            notebook, workdir, assignment.limits,
-            final_cell=export.export_cell(assignment.artifacts, artifacts_dir),
-            sandbox_mode=mode, hidden=hidden_paths(assignment, submission, also_hidden),
-        )
-        result.timings.update(ran.timings)
-        result.notes.extend(ran.notes)
+        seed = served.course_holdout_seed(assignment.course_dir)
+        view = private / "data"
+        try:
+            served.build_view(assignment.datasets, view, holdout_seed=seed)
+        except DatasetError as exc:
+            raise GraderFault(f"The grader's data for {assignment.name!r} is not usable: {exc}") from exc
+        workdir, keep = _fresh_workdir(workdir)
+        try:
+            t = time.perf_counter()
+            notebook, notes = prepare.prepare(
+                assignment.source_notebook, student_nb, assignment.release_notebook
+            )
+            result.notes.extend(notes)
+            for data_file in assignment.release_files():
+                untrusted.replace_file(workdir / data_file.name, data_file.read_bytes())
+            result.timings["prepare"] = time.perf_counter() - t
 
-        t = time.perf_counter()
-        result.tests = evaluate.run_suite(
-            assignment.suite_dir, artifacts_dir, workdir / "report.json",
-            timeout=assignment.limits.evaluation_timeout, feedback_dir=feedback_dir,
-        )
-        result.timings["evaluate"] = time.perf_counter() - t
-        if feedback_dir is not None:
-            result.metrics = _keep_feedback(assignment, artifacts_dir, Path(feedback_dir))
-    finally:
-        if not keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+            artifacts_dir = workdir / "artifacts"
+            ran = execute.run(
+                notebook, workdir, assignment.limits,
+                final_cell=export.export_cell(assignment.artifacts, artifacts_dir),
+                sandbox_mode=mode, hidden=hidden_paths(assignment, submission, also_hidden),
+                data_view=view,
+            )
+            result.timings.update(ran.timings)
+            result.notes.extend(ran.notes)
+            _grader_fault_in(assignment, ran)
+            try:
+                suite.verify()
+            except evaluate.IntegrityError as exc:
+                result.tests = _checks_all_zero(suite.plan, Status.ERROR, INTEGRITY_MESSAGE)
+                result.staff_notes.append(f"INTEGRITY: {exc}")
+                result.execution_time = time.perf_counter() - started
+                return result
+
+            t = time.perf_counter()
+            feedback = Path(feedback_dir) if feedback_dir is not None else private / "feedback"
+            result.tests = suite.run(
+                artifacts_dir, workdir / "report.json",
+                timeout=assignment.limits.evaluation_timeout, feedback_dir=feedback,
+                env={served.HOLDOUT_SEED_ENV: str(seed)} if seed is not None else None,
+            )
+            result.timings["evaluate"] = time.perf_counter() - t
+            result.metrics = _keep_feedback(assignment, artifacts_dir, feedback)
+        finally:
+            if not keep:
+                shutil.rmtree(workdir, ignore_errors=True)
     result.execution_time = time.perf_counter() - started
     return result

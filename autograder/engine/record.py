@@ -65,6 +65,8 @@ def summary(result: GradingResult) -> str:
             lines.extend(f"      {line}" for line in check.output.splitlines())
     for note in result.notes:
         lines.append(f"  note: {note}")
+    if result.sandbox:
+        lines.append(f"  sandbox: {result.sandbox}")
     lines.append(
         f"  score {_points(result.score)}/{_points(result.max_score)} "
         f"in {result.execution_time:.1f} s"

@@ -1,24 +1,39 @@
 """Confine the student's kernel with bubblewrap (``bwrap``).
 
-Inside the sandbox the kernel sees the system read-only, has no network
-(``--unshare-all``: new network, PID, IPC, UTS and user namespaces), can write
-only to its work directory and a private ``/tmp`` and ``/dev/shm`` (each
-capped in size), and cannot see the grading user's home directory, the course
-directory (its hidden suites, solutions, tests, git history, other
-submissions, gradebook): those paths are covered with empty read-only
-directories, and only what the kernel needs (Python, the kit's package and
-its data) is bound back inside them.
+The sandbox is an allow-list. The kernel starts in an empty root and sees
+only what is bound into it, read-only: the system's programs and libraries
+(:data:`SYSTEM_PATHS`), Python and its packages, the kit's package without
+its hidden suites, the kit's dataset manifest, the data files its assignment
+loads (a *data view*, see :mod:`autograder.datasets.served`) and its work
+directory, the one place it can write besides a private ``/tmp`` and
+``/dev/shm`` (each capped in size). Nothing else of the grader's file system
+exists inside: not the course directory, not other checkouts or courses, not
+``/home``, ``/root``, ``/srv`` or ``/opt``.
+
+The kernel holds no privilege to undo that, whoever runs the grader, root
+included: it runs as ``nobody`` (uid 65534) in its own user namespace with
+every capability dropped and ``no_new_privs`` set, and a seccomp filter
+(:func:`seccomp_filter`) answers ``EPERM`` to mount, unmount, ``unshare``,
+``setns``, ``chroot``, ``pivot_root``, ``ptrace`` and to creating namespaces
+through ``clone``. It has no network (``--unshare-all``: new network, PID,
+IPC, UTS and user namespaces).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import platform
 import shutil
+import struct
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 MODES = ("auto", "bwrap", "none")
+
+SANDBOX_UID = 65534
+"""The kernel's user and group inside its namespace: ``nobody``, never root."""
 
 
 class SandboxError(Exception):
@@ -32,7 +47,8 @@ def bwrap_problem() -> str | None:
         return "bubblewrap (bwrap) is not installed; on Debian/Ubuntu: apt-get install bubblewrap"
     probe = subprocess.run(
         ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-         "--unshare-all", "--die-with-parent", "true"],
+         "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+         "--cap-drop", "ALL", "--die-with-parent", "true"],
         capture_output=True, text=True, timeout=30,
     )
     if probe.returncode != 0:
@@ -41,7 +57,7 @@ def bwrap_problem() -> str | None:
 
 
 def choose(mode: str) -> tuple[str, str | None]:
-    """The sandbox to use for ``mode`` and a warning to show, if any.
+    """The sandbox to use for ``mode`` and a warning for staff, if any.
 
     ``auto`` uses bwrap where it works and falls back to none with a warning;
     ``bwrap`` insists (a :class:`SandboxError` if it cannot run).
@@ -61,85 +77,146 @@ def choose(mode: str) -> tuple[str, str | None]:
     )
 
 
-def data_dirs() -> list[Path]:
-    """The dataset directories named in ``AUTOGRADER_DATA_DIR``, as absolute
-    paths spelled as given (they may pass through symbolic links): bound back
-    read-only, since one may sit under the sandbox's private ``/tmp``."""
-    value = os.environ.get("AUTOGRADER_DATA_DIR", "")
-    return [Path(os.path.abspath(d)) for d in value.split(os.pathsep) if d and Path(d).is_dir()]
-
-
 PRIVATE_TMPFS = ("/tmp", "/dev/shm")
 """Where the kernel may write besides its work directory: memory-backed,
 size-capped, and counted in its memory by the watchdog."""
 
+SYSTEM_PATHS = (
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+    # Of /etc only what programs need to start: no keys, no shadow, no credentials.
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
+    "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/localtime", "/etc/hosts",
+    "/etc/ssl/certs", "/etc/ca-certificates", "/etc/fonts", "/etc/mime.types",
+    # CPU count and cgroup limits, which the numerical libraries size their threads by.
+    "/sys/devices/system/cpu", "/sys/fs/cgroup",
+)
+"""The machine's own files the kernel sees (those that exist), read-only."""
 
-def home_dir() -> Path | None:
-    """The grading user's home directory, hidden from the kernel (keys,
-    credentials, other courses), unless it is ``/`` itself."""
-    home = Path(os.path.expanduser("~"))
-    return home if home.is_dir() and home.resolve() != Path("/") else None
+
+# ---------------------------------------------------------------- seccomp
+
+_SECCOMP_ARCHES = {
+    # machine: (AUDIT_ARCH, {call: number}, clone, clone3)
+    "x86_64": (0xC000003E, {
+        "ptrace": 101, "chroot": 161, "pivot_root": 155, "mount": 165, "umount2": 166,
+        "unshare": 272, "setns": 308, "process_vm_readv": 310, "process_vm_writev": 311,
+        "kexec_load": 246, "init_module": 175, "finit_module": 313, "delete_module": 176,
+        "bpf": 321, "perf_event_open": 298, "keyctl": 250, "add_key": 248, "request_key": 249,
+        "name_to_handle_at": 303, "open_by_handle_at": 304, "userfaultfd": 323,
+    }, 56),
+    "aarch64": (0xC00000B7, {
+        "ptrace": 117, "chroot": 51, "pivot_root": 41, "mount": 40, "umount2": 39,
+        "unshare": 97, "setns": 268, "process_vm_readv": 270, "process_vm_writev": 271,
+        "kexec_load": 104, "init_module": 105, "finit_module": 273, "delete_module": 106,
+        "bpf": 280, "perf_event_open": 241, "keyctl": 219, "add_key": 217, "request_key": 218,
+        "name_to_handle_at": 264, "open_by_handle_at": 265, "userfaultfd": 282,
+    }, 220),
+}
+# The new mount API has the same numbers on every architecture.
+_MOUNT_API = {"open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
+              "fsmount": 432, "fspick": 433, "mount_setattr": 442}
+_CLONE3 = 435
+_NEW_NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+_EPERM, _ENOSYS = 1, 38
+_RET_ALLOW, _RET_ERRNO, _RET_KILL = 0x7FFF0000, 0x00050000, 0x80000000
+_LD_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
 
 
-def bwrap_command(*, writable: list[Path], readable: list[Path], hidden: list[Path],
-                  tmpfs_bytes: int | None = None) -> list[str]:
-    """The ``bwrap`` prefix for the kernel command.
+def seccomp_filter(machine: str | None = None) -> bytes | None:
+    """A classic-BPF seccomp program (what ``bwrap --seccomp`` reads) that
+    fails the calls which could change what the kernel sees or reach other
+    processes with ``EPERM``, and ``clone3`` with ``ENOSYS`` (its flags
+    cannot be inspected; C libraries then fall back to ``clone``, whose
+    namespace flags are refused). ``None`` on an architecture not listed."""
+    known = _SECCOMP_ARCHES.get(machine or platform.machine())
+    if known is None:
+        return None
+    arch, calls, clone = known
 
-    The kernel gets a private ``/tmp`` and ``/dev/shm`` of at most
-    ``tmpfs_bytes`` each. ``hidden`` paths and the home directory are covered
-    with empty directories (``/dev/null`` for a file); ``readable``
-    directories (Python, the kit, the datasets, which may sit inside a hidden
-    one or under ``/tmp`` on a CI runner) are bound back read-only; hidden
-    paths inside those are covered again; ``writable`` directories (the work
-    directory, the kernel's connection directory) are bound read-write; and
-    the covering directories are made read-only, so nothing can be written
-    there.
+    def op(code, k, jt=0, jf=0):
+        return struct.pack("=HBBI", code, jt, jf, k)
+
+    program = [
+        op(_LD_ABS, 4),  # seccomp_data.arch
+        op(_JEQ, arch, 1, 0), op(_RET, _RET_KILL),  # no other ABI (i386, x32 calls below)
+        op(_LD_ABS, 0),  # seccomp_data.nr
+    ]
+    if arch == 0xC000003E:  # x86-64 also accepts x32 numbers
+        program += [op(_JGE, 0x40000000, 0, 1), op(_RET, _RET_ERRNO | _EPERM)]  # x32 numbers
+    for number in sorted({*calls.values(), *_MOUNT_API.values()}):
+        program += [op(_JEQ, number, 0, 1), op(_RET, _RET_ERRNO | _EPERM)]
+    program += [op(_JEQ, _CLONE3, 0, 1), op(_RET, _RET_ERRNO | _ENOSYS)]
+    program += [
+        op(_JEQ, clone, 0, 3),
+        op(_LD_ABS, 16),  # the low half of clone's flags (arg 0)
+        op(_JSET, _NEW_NAMESPACE_FLAGS, 0, 1), op(_RET, _RET_ERRNO | _EPERM),
+        op(_RET, _RET_ALLOW),
+    ]
+    return b"".join(program)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def bwrap_command(*, writable: list[Path], readable: list[Path], hidden: list[Path] = (),
+                  data_files: Mapping[Path, Path] | None = None, tmpfs_bytes: int | None = None,
+                  seccomp_file: Path | None = None) -> list[str]:
+    """The ``bwrap`` prefix for the kernel command (see the module).
+
+    ``readable`` directories and files (Python, the kit, its manifest) are
+    bound read-only at the path they are spelled by, wherever it leads;
+    ``hidden`` paths inside them (the hidden suites inside the kit) are
+    covered by empty read-only directories (``/dev/null`` for a file);
+    ``data_files`` (path in the kernel's data view -> real file) are bound
+    read-only one by one; ``writable`` directories (the work directory, the
+    kernel's connection directory) read-write. ``/tmp`` and ``/dev/shm`` are
+    private and hold at most ``tmpfs_bytes`` each. ``seccomp_file`` holds
+    :func:`seccomp_filter`'s program; the command opens it as descriptor 3
+    for bwrap.
     """
-    size = ["--size", str(int(tmpfs_bytes))] if tmpfs_bytes else []
     command = [
-        "bwrap", "--die-with-parent", "--new-session", "--unshare-all",
-        "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+        "bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--unshare-user",
+        "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
         # In its own PID namespace the kernel's parent is PID 1, which ipykernel
         # reads as "the client died"; --die-with-parent covers that case instead.
         "--unsetenv", "JPY_PARENT_PID",
     ]
+    for path in map(Path, SYSTEM_PATHS):
+        if path.is_symlink():  # /bin -> usr/bin on a merged-/usr system
+            command += ["--symlink", os.readlink(path), str(path)]
+        elif path.exists():
+            command += ["--ro-bind", str(path), str(path)]
+    command += ["--proc", "/proc", "--dev", "/dev"]
+    size = ["--size", str(int(tmpfs_bytes))] if tmpfs_bytes else []
     for private in PRIVATE_TMPFS:
         command += [*size, "--tmpfs", private]
-    home = home_dir()
-    # Outermost first, whatever order they come in: a cover laid inside one
-    # that comes later would vanish under it.
-    covered = sorted(dict.fromkeys(Path(os.path.abspath(p)) for p in ([home] if home else []) + list(hidden)),
-                     key=lambda p: len(p.parts))
-    shown = sorted((Path(p) for p in [*readable, *data_dirs()] if Path(p).exists()),
-                   key=lambda p: len(Path(os.path.abspath(p)).parts))
-    visible_covers = []
-
-    def cover(path: Path):
-        if path.is_dir():
-            command.extend(["--tmpfs", str(path)])
-            visible_covers.append(path)
-        elif path.exists():
-            command.extend(["--ro-bind", "/dev/null", str(path)])
-
-    # 1. Cover the hidden paths; one inside another is covered already.
-    for path in covered:
-        if not any(_inside(path, other) for other in covered):
-            cover(path)
-    # 2. Bind back what the kernel needs, wherever it is.
+    # Outer paths first: a bind laid inside one that comes later would vanish under it.
+    shown = sorted(dict.fromkeys(Path(os.path.abspath(p)) for p in readable if Path(p).exists()),
+                   key=lambda p: len(p.parts))
     for path in shown:
-        # The real directory, mounted where the kernel will look for it.
-        command.extend(["--ro-bind", str(path.resolve()), str(path)])
-        visible_covers[:] = [c for c in visible_covers if not _inside(c, path) and c != path]
-    # 3. Cover again the hidden paths inside what was bound back (the suites in the kit).
-    for path in covered:
-        if any(_inside(path, shown_path) for shown_path in shown):
-            cover(path)
+        command += ["--ro-bind", str(path.resolve()), str(path)]
+    covers = []
+    for path in sorted(dict.fromkeys(Path(os.path.abspath(p)) for p in hidden),
+                       key=lambda p: len(p.parts)):
+        if not any(_inside(path, s) or path == s for s in shown):
+            continue  # not bound in, so not there
+        if path.is_dir():
+            command += ["--tmpfs", str(path)]
+            covers.append(path)
+        elif path.exists():
+            command += ["--ro-bind", "/dev/null", str(path)]
+    for link, real in (data_files or {}).items():
+        command += ["--ro-bind", str(Path(real).resolve()), str(link)]
     for path in writable:
-        command.extend(["--bind", str(path), str(path)])
-    # 4. Make the covers read-only: nothing can be stored in them.
-    for path in dict.fromkeys(visible_covers):
-        command.extend(["--remount-ro", str(path)])
-    return command + ["--"]
+        command += ["--bind", str(path), str(path)]
+    for path in covers:
+        command += ["--remount-ro", str(path)]
+    command += ["--remount-ro", "/"]
+    if seccomp_file is None:
+        return command + ["--"]
+    # bwrap reads the filter from a descriptor: open the file as 3, then run bwrap.
+    return ["/bin/sh", "-c", 'exec 3<"$0" && exec "$@"', str(seccomp_file),
+            *command, "--seccomp", "3", "--"]
 
 
 def _inside(path: Path, directory: Path) -> bool:

@@ -80,7 +80,13 @@ def replace_file(path: Path, data: str | bytes) -> None:
     _write_new(path, data.encode() if isinstance(data, str) else data)
 
 
-def _write_new(path: Path, data: bytes) -> None:
+def create_new(path: Path):
+    """Open ``path`` for writing only if nothing is at that name, not even a
+    dangling link (``O_EXCL|O_NOFOLLOW``); returns the binary file."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "wb") as f:
+    return os.fdopen(fd, "wb")
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    with create_new(path) as f:
         f.write(data)

@@ -6,7 +6,7 @@ The mapping:
 
 - ``score``: the submission's points; ``execution_time``: whole seconds;
   ``output``: the notes a student should read (restored cells, errors in
-  their cells). Notes for staff (the sandbox ``WARNING``) go to standard
+  their cells). Staff notes (``staff_notes``: an unconfined kernel, say) go to standard
   output instead, which Gradescope shows to staff only.
 - ``tests``: one per check, with ``name`` (the check's one-line description,
   or its name), ``score``, ``max_score``, ``status`` (``passed`` or
@@ -54,7 +54,6 @@ GRADESCOPE_ROOT_ENV = "GRADESCOPE_ROOT"
 """Where the ``/autograder`` tree is; only tests point it elsewhere."""
 DEFAULT_ROOT = Path("/autograder")
 
-_STAFF_ONLY = "WARNING"
 _LABEL = {Status.ERROR: "Could not be checked", Status.NOT_ATTEMPTED: "Not attempted"}
 
 
@@ -62,11 +61,6 @@ def _check_visibility(visibility: str) -> str:
     if visibility not in VISIBILITIES:
         raise ValueError(f"visibility {visibility!r} is not one of Gradescope's: {', '.join(VISIBILITIES)}")
     return visibility
-
-
-def student_notes(result: GradingResult) -> list[str]:
-    """The notes meant for the student (staff warnings left out)."""
-    return [n for n in result.notes if not n.startswith(_STAFF_ONLY)]
 
 
 def leaderboard(result: GradingResult, *, metrics: dict[str, tuple[str, str]] = LEADERBOARD) -> list[dict]:
@@ -108,9 +102,8 @@ def to_results(result: GradingResult, *, visibility: str = DEFAULT_VISIBILITY,
         "execution_time": int(round(result.execution_time)),
         "tests": tests,
     }
-    notes = student_notes(result)
-    if notes:
-        data["output"] = "\n".join(notes)
+    if result.notes:  # staff notes never reach the student
+        data["output"] = "\n".join(result.notes)
         data["output_format"] = "text"
     board = leaderboard(result, metrics=metrics)
     if board:
@@ -211,9 +204,8 @@ def run_autograder(*, assignment: str, root: Path | None = None, sandbox: str = 
         ))
         print(f"grading failed (exit code {completed.returncode}); wrote a message to {results_path}")
         return 1
-    for note in result.notes:
-        if note.startswith(_STAFF_ONLY):
-            print(note)
+    for note in result.staff_notes:
+        print(note)
     write_results(results_path, result, visibility=visibility)
     print(f"score {points(result.score)}/{points(result.max_score)}; wrote {results_path}")
     return 0

@@ -255,6 +255,51 @@ for target in [kit / "pwned.txt", course / "pwned.txt", pathlib.Path.home() / "p
         print("refused:", target, exc.strerror)
 '''
 
+UNDO_SANDBOX = '''\
+# Undo the sandbox, as root would: every mount the grader made, then look for
+# any copy of the hidden suites or solutions anywhere on the machine.
+import ctypes, os, pathlib, subprocess
+import autograder
+kit = pathlib.Path(autograder.__file__).parent
+print("uid", os.getuid())
+libc = ctypes.CDLL(None, use_errno=True)
+def attempt(name, result):
+    error = ctypes.get_errno()
+    print("GOT" if result == 0 else "refused:", name, os.strerror(error) if result != 0 else "")
+attempt("umount the suites' cover", libc.umount2(str(kit / "suites").encode(), 2))
+attempt("remount the kit writable", libc.mount(None, str(kit).encode(), None, 0x20 | 0x1000, None))
+attempt("mount a tmpfs over /", libc.mount(b"none", b"/", b"tmpfs", 0, None))
+attempt("unshare a user namespace", libc.unshare(0x10000000))
+attempt("unshare a mount namespace", libc.unshare(0x20000))
+attempt("chroot", libc.chroot(b"/tmp"))
+attempt("ptrace", libc.ptrace(16, 1, None, None))
+for command in (["unshare", "-Urm", "true"], ["mount", "--make-rprivate", "/"]):
+    done = subprocess.run(command, capture_output=True, text=True)
+    print("GOT" if done.returncode == 0 else "refused:", " ".join(command))
+try:
+    (kit / "suites" / "linear_grading" / "test_linear_grading.py").write_text("def test_ok(): pass")
+    print("WROTE the suite")
+except OSError as exc:
+    print("refused: writing the suite", exc.strerror)
+found = []
+for root, dirs, files in os.walk("/", onerror=lambda exc: None):
+    dirs[:] = [d for d in dirs if not (root == "/" and d in ("proc", "sys", "dev"))]
+    found += [os.path.join(root, f) for f in files
+              if f == "test_linear_grading.py" or (f == "linear_grading.ipynb" and "solutions" in root)]
+print("LEAK" if found else "nothing found:", found)
+'''
+
+REWRITE_TRUSTED = SUMMARY + '''\
+# Without a sandbox: replace the grader's private copy of the hidden suite with
+# one check that always passes.
+import glob, tempfile
+pattern = tempfile.gettempdir() + "/autograder-trusted-*/suite/linear_grading/test_linear_grading.py"
+for path in glob.glob(pattern):
+    with open(path, "w") as suite:
+        suite.write("def test_everything():\\n    pass\\n")
+    print("replaced", path)
+'''
+
 NETWORK_PORT = 47913
 """The grader's machine listens here while the network case runs."""
 NETWORK = SUMMARY + f'''\
@@ -393,6 +438,8 @@ def build() -> dict[str, bytes]:
         "fake_files.ipynb": notebook({"summary": FAKE_FILES}),
         "read_hidden.ipynb": notebook({"summary": READ_HIDDEN}),
         "network.ipynb": notebook({"summary": NETWORK}),
+        "undo_sandbox.ipynb": notebook({**HONEST, "experiments": UNDO_SANDBOX}),
+        "rewrite_trusted_copy.ipynb": notebook({"summary": REWRITE_TRUSTED}),
         "edited_test_cells.ipynb": notebook(HONEST, edit=_edit_test_cells),
         "duplicate_ids.ipynb": notebook(HONEST, edit=_duplicate_answer),
         "lambda_layer.ipynb": notebook({**HONEST, "build_model": LAMBDA_MODEL}),
