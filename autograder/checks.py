@@ -228,3 +228,87 @@ def _is_keras(node: dict) -> bool:
         return isinstance(getattr(importlib.import_module(module), class_name, None), type)
     except Exception:  # a module name Keras does not have
         return False
+
+
+def mean_crossentropy(outputs, labels, *, epsilon: float = 1e-7) -> float:
+    """The cross-entropy -log p(true class), averaged over rows, as Keras's
+    (sparse_)categorical_crossentropy computes it for the same ``outputs``.
+
+    ``labels`` are integers of shape (N,) or (N, 1), or one-hot rows (N, C).
+    Outputs within [0, 1] are read as probabilities: clipped to
+    [epsilon, 1 - epsilon] and divided by their row sum, as Keras does.
+    Outputs with a value outside [0, 1] are read as logits (a model compiled
+    with ``from_logits=True``) and go through a softmax first.
+    """
+    out = np.asarray(outputs, dtype="float64")
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == out.shape[1] > 1:
+        labels = np.argmax(labels, axis=1)
+    labels = labels.reshape(len(out)).astype("int64")
+    if np.min(out) < 0 or np.max(out) > 1:
+        shifted = out - out.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    else:
+        p = np.clip(out, epsilon, 1 - epsilon)
+        log_p = np.log(p) - np.log(p.sum(axis=1, keepdims=True))
+    return float(-np.mean(log_p[np.arange(len(out)), labels]))
+
+
+def loss_ratio(reported: float, recomputed: float) -> float:
+    """How many times larger the loss a kernel reported is than the loss the
+    grader recomputed: 1 when they agree, infinite when only the grader's is 0."""
+    reported, recomputed = float(reported), float(recomputed)
+    if recomputed > 0:
+        return reported / recomputed
+    return 1.0 if reported == 0 else np.inf
+
+
+def reported_loss_agrees(reported: float, recomputed: float, *,
+                         within: tuple[float, float]) -> bool:
+    """Whether both losses are numbers and ``reported / recomputed`` lies
+    within the band ``within`` = (low, high), which must contain 1."""
+    low, high = within
+    if not low <= 1 <= high:
+        raise ValueError(f"the band {within} must contain 1 (losses that agree)")
+    finite = bool(np.isfinite(reported) and np.isfinite(recomputed))
+    return finite and low <= loss_ratio(reported, recomputed) <= high
+
+
+def check_reported_loss(reported: float, recomputed: float, *, within: tuple[float, float],
+                        name: str = "history", data: str = "the training data",
+                        hint: str = "") -> float:
+    """Fail unless a loss the student's kernel reported (the last epoch of
+    ``history``, or a number the notebook printed) belongs to the model the
+    grader loaded: ``reported / recomputed`` must lie within ``within``
+    (low, high), a band measured on the reference (docs/thresholds.md).
+
+    The loss a History records for an epoch is the average over that epoch's
+    batches, taken while the weights still changed and with Dropout active,
+    so it is usually *higher* than the loss of the final weights: the band
+    need not be centred on 1. Returns the ratio; the message says both
+    numbers, which way they disagree, and ends with ``hint``.
+    """
+    low, high = within
+    ratio = loss_ratio(reported, recomputed)
+    if reported_loss_agrees(reported, recomputed, within=within):
+        return ratio
+    if not np.isfinite(recomputed):
+        why = "your model's own loss there is not a number: it outputs NaN or infinity"
+    elif not np.isfinite(reported):
+        why = f"the loss in `{name}` is not a number"
+    elif ratio < low:
+        times = f"{1 / ratio:.1f} times " if ratio > 0 else ""
+        why = (f"`{name}` claims a loss {times}lower than your model reaches, so it cannot come "
+               "from training this model")
+    else:
+        why = (f"`{name}` reports a loss {ratio:.1f} times higher than your model gets, more than "
+               "averaging over the last epoch, while the weights still changed and Dropout was "
+               "active, explains")
+    raise AssertionError(
+        f"The loss in `{name}` ({float(reported):.3g}) is not what your model gets on {data} "
+        f"({float(recomputed):.3g}): {why}. The grader checks what `{name}` says against the "
+        f"model itself. Keep what model.fit returns (`{name} = model.fit(...)`), do not write "
+        "or edit it by hand, and keep the model that this fit trained (do not rebuild it afterwards)."
+        + (f" {hint}" if hint else "")
+    )
+

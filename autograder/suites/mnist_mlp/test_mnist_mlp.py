@@ -14,10 +14,13 @@ import numpy as np
 import pytest
 
 from autograder.checks import (
+    check_reported_loss,
     declared_input_shape,
     layer_activation,
+    mean_crossentropy,
     partial_credit,
     predict,
+    reported_loss_agrees,
     weighted_layers,
 )
 from autograder.datasets import mnist
@@ -29,6 +32,11 @@ CHANCE_LEVEL = 0.3        # below this the model has learned next to nothing
 UNSCALED_MARGIN = 0.10    # raw pixels beat scaled ones by this much: trained unscaled
 N_TEST = 10_000
 DIGITS = [str(d) for d in range(10)]
+N_FIT = 55_000            # the notebook trains on the first 55,000 training images (x_fit)
+LOSS_SAMPLE = 10_000      # of them, the ones the final loss in `history` is checked on
+# history's last loss / the model's cross-entropy on the sample: the band a
+# real History of this model falls in (benchmarks/history_tolerance.py).
+HISTORY_LOSS_BAND = (0.5, 4.0)
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +136,28 @@ def test_parameter_budget(model):
     )
 
 
+def training_sample():
+    """A fixed sample of the images the notebook trains on: (scaled to [0, 1],
+    integer labels, raw pixels)."""
+    (x_train, y_train), _ = mnist.load_data()
+    rows = np.sort(np.random.default_rng(0).choice(N_FIT, LOSS_SAMPLE, replace=False))
+    raw = x_train[rows].astype("float32")
+    return raw / 255, y_train[rows].astype("int64"), raw
+
+
+def training_loss(model, images, labels, what):
+    """The model's cross-entropy, the loss the notebook teaches, on ``images``."""
+    out = predict(model, as_model_input(model, images), what=what)
+    assert out.shape == (len(images), 10), (
+        f"For {len(images):,} training images your model returns shape {out.shape}, so the "
+        "grader cannot compute its loss; it should return one probability per digit, (N, 10)."
+    )
+    return mean_crossentropy(out, labels)
+
+
 @pytest.mark.points(1)
 def test_training_loss_decreases(artifacts):
-    """The training loss in `history` went down."""
+    """The training loss in `history` went down, and it is the loss of `model`."""
     history = artifacts.history("history")
     loss = history.get("loss")
     assert loss, (
@@ -146,6 +173,20 @@ def test_training_loss_decreases(artifacts):
     assert loss[-1] < loss[0], (
         f"The training loss went from {loss[0]:.3f} in the first epoch to {loss[-1]:.3f} in the "
         "last: it did not decrease. Lower the learning rate, and check that labels and loss match."
+    )
+    model = artifacts.model("model")  # after the history: its absence is what a blank notebook hears
+    x, y, raw = training_sample()
+    scaled = training_loss(model, x, y, f"{LOSS_SAMPLE:,} training images scaled to [0, 1]")
+    if not reported_loss_agrees(loss[-1], scaled, within=HISTORY_LOSS_BAND):
+        # Trained on raw pixels, the history is genuine; test_test_accuracy asks to scale.
+        unscaled = training_loss(model, raw, y, f"{LOSS_SAMPLE:,} raw training images")
+        if reported_loss_agrees(loss[-1], unscaled, within=HISTORY_LOSS_BAND):
+            return
+    check_reported_loss(
+        loss[-1], scaled, within=HISTORY_LOSS_BAND,
+        data=f"{LOSS_SAMPLE:,} of the training images (`x_fit`), scaled to [0, 1]",
+        hint="If you trained on only part of `x_fit`, train on all of it: the grader measures "
+             "the loss on images from all of it.",
     )
 
 
