@@ -312,3 +312,59 @@ def check_reported_loss(reported: float, recomputed: float, *, within: tuple[flo
         + (f" {hint}" if hint else "")
     )
 
+
+TEST_DATA_SEEN_Z = 5.0
+"""How many standard errors the test accuracy may lie above the accuracy on
+the grader's private slice before the model is taken to have seen the test
+set. Measured with ``benchmarks/test_set_gap.py`` (docs/thresholds.md)."""
+
+
+def accuracy_gap_z(test_accuracy: float, n_test: int,
+                   private_accuracy: float, n_private: int) -> float:
+    """The two-proportion z statistic of ``test_accuracy - private_accuracy``:
+    the gap in standard errors of a model that does equally well on both sets
+    (pooled accuracy, so it is defined when one set is all right). A model
+    that never saw either set lands near 0; one trained on the test set, far
+    above. 0 when both accuracies are 0 or both 1."""
+    pooled = (test_accuracy * n_test + private_accuracy * n_private) / (n_test + n_private)
+    spread = pooled * (1 - pooled) * (1 / n_test + 1 / n_private)
+    if spread <= 0:
+        return 0.0
+    return float((test_accuracy - private_accuracy) / np.sqrt(spread))
+
+
+def check_test_set_unseen(dataset: str, test_accuracy: float, n_test: int,
+                          accuracy_on, feedback) -> None:
+    """Fail an accuracy check whose model does clearly better on the official
+    test set than on the private slice of ``dataset``'s training images that
+    the grader kept from the student's kernel (see
+    :mod:`autograder.datasets.served`).
+
+    Neither set was available to an honest model for training, so it does
+    about as well on both; a model fitted on ``x_test`` (alone or with the
+    training images) scores far higher on the test set. ``accuracy_on(x, y)``
+    returns the model's accuracy on images and labels as the loader returns
+    them (the suite prepares them as it prepares the test set). Records the
+    metric ``private_slice_accuracy`` beside the suite's ``test_accuracy``.
+    Does nothing when the grader did not hold a slice back (no holdout seed
+    in the environment, as on the nbgrader path).
+    """
+    from autograder.datasets import served
+
+    seed = served.holdout_seed_from_env()
+    if seed is None:
+        return
+    x_private, y_private = served.private_slice(dataset, seed)
+    private = float(accuracy_on(x_private, y_private))
+    feedback.metric("private_slice_accuracy", private)
+    if accuracy_gap_z(test_accuracy, n_test, private, len(x_private)) <= TEST_DATA_SEEN_Z:
+        return
+    raise AssertionError(
+        f"Your model is right on {test_accuracy:.2%} of the {n_test:,} test images but only on "
+        f"{private:.2%} of {len(x_private):,} training images the grader kept back, which it "
+        "never saw either. A model that learned only from the training data does about as well "
+        "on both, so yours seems to have seen the test data: it was trained (or tuned) on "
+        "x_test / y_test. The accuracy points are withheld. The test set must stay unseen until "
+        "the final measurement: train on the training images only, watch a validation set taken "
+        "from them, and evaluate on the test set once at the end."
+    )

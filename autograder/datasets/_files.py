@@ -17,7 +17,13 @@ A file is looked for in these places, and the first hit wins:
    skipped when ``AUTOGRADER_OFFLINE=1``.
 
 In each place both ``<place>/<subdir>/<file>`` and ``<place>/<file>`` are
-tried. A file's sha256 is checked the first time it is used; files already
+tried. A place may also hold a *served description*,
+``<place>/<subdir>/served.json``, written by a grader that serves a kernel
+the training data without a private slice (see
+:mod:`autograder.datasets.served`): the files it names are reduced copies
+with fewer training rows, looked for beside it only and verified against the
+sha256 it records instead of the manifest's. A file's sha256 is checked the
+first time it is used; files already
 checked are remembered by (path, size, mtime) in memory and in
 ``$XDG_CACHE_HOME/autograder/verified.json`` (default ``~/.cache``), so that
 large files are not hashed on every call and data directories can stay
@@ -32,8 +38,11 @@ import sys
 import tempfile
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 MANIFEST_NAME = "manifest.json"
+SERVED_NAME = "served.json"
+SERVED_FORMAT_VERSION = 1
 DATA_DIR_ENV = "AUTOGRADER_DATA_DIR"
 OFFLINE_ENV = "AUTOGRADER_OFFLINE"
 DOWNLOAD_TIMEOUT = 30  # seconds, for connecting and for each read
@@ -301,28 +310,94 @@ def _try_download(entry, group, failures):
 # ---------------------------------------------------------------- search
 
 
-def fetch_first(dataset, choices, data_dir=None):
+class Found(NamedTuple):
+    """A verified data file, and how many rows it holds when that differs from
+    the canonical file (``rows`` of a reduced copy named in ``served.json``;
+    ``None`` for a file the manifest describes)."""
+
+    path: Path
+    rows: int | None
+
+
+def served_files(place, dataset):
+    """The reduced files of ``dataset`` that ``<place>/<subdir>/served.json``
+    describes (file name -> ``{"sha256", "size", "rows"}``); empty when the
+    place holds no description of this dataset.
+
+    A description must say which canonical files it was cut from (``sources``,
+    file name -> sha256), and they must be files of this kit's manifest: a
+    description left over from other data is an error, not a silent mix.
+    """
+    entry = dataset_entry(dataset)
+    path = Path(place) / entry["subdir"] / SERVED_NAME
+    if not path.is_file():
+        return {}
+
+    def corrupt(problem):
+        return DatasetCorruptError(
+            f"Served description {path} is unusable: {problem}. It is written by the "
+            "grader (autograder.datasets.served.build_view); build the data view again."
+        )
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            description = json.load(f)
+    except (OSError, ValueError) as err:
+        raise corrupt(f"it is not readable JSON ({err})") from err
+    if not isinstance(description, dict) or description.get("dataset") != dataset:
+        return {}
+    if description.get("format_version") != SERVED_FORMAT_VERSION:
+        raise corrupt(f"format_version {description.get('format_version')!r}, "
+                      f"expected {SERVED_FORMAT_VERSION}")
+    sources, files = description.get("sources"), description.get("files")
+    if not isinstance(sources, dict) or not isinstance(files, dict) or not files:
+        raise corrupt("it lacks its 'sources' or 'files'")
+    known = {spec["sha256"] for spec in entry["files"].values()}
+    stale = sorted(name for name, sha in sources.items() if sha not in known)
+    if stale:
+        raise corrupt(f"it was cut from {', '.join(stale)} with checksums the manifest "
+                      "does not list")
+    for name, spec in files.items():
+        ok = name in entry["files"] and isinstance(spec, dict)
+        ok = ok and isinstance(spec.get("sha256"), str) and isinstance(spec.get("rows"), int)
+        if not ok or spec["rows"] < 1:
+            raise corrupt(f"its entry for {name!r} needs a file of the dataset, a sha256 "
+                          "and a positive row count")
+    return files
+
+
+def locate(dataset, choices, data_dir=None):
     """Find, verify (and if needed download) one complete group of files.
 
     ``choices`` is a list of tuples of file names, each tuple a complete set
     that a loader can read. Places are searched in order; within a place the
-    groups are tried in the order given. Returns ``{filename: Path}`` for the
-    group found; raises ``DatasetNotFoundError`` or ``DatasetCorruptError``.
+    groups are tried in the order given. A file named in the place's
+    ``served.json`` is taken from beside it, or the group is not complete
+    there. Returns ``{filename: Found}`` for the group found; raises
+    ``DatasetNotFoundError`` or ``DatasetCorruptError``.
     """
     entry = dataset_entry(dataset)
     places = search_dirs(data_dir)
     for place in places:
+        served = served_files(place, dataset)
         for group in choices:
             found = {}
             for filename in group:
-                hits = [p for p in _candidates(place, entry, filename) if p.is_file()]
+                if filename in served:
+                    paths = [place / entry["subdir"] / filename]
+                else:
+                    paths = _candidates(place, entry, filename)
+                hits = [p for p in paths if p.is_file()]
                 if not hits:
                     break
                 found[filename] = hits[0]
             else:
+                located = {}
                 for filename, path in found.items():
-                    verify(path, entry["files"][filename])
-                return found
+                    spec = served.get(filename)
+                    verify(path, spec or entry["files"][filename])
+                    located[filename] = Found(path, spec["rows"] if spec else None)
+                return located
 
     failures = []
     if not offline():
@@ -330,8 +405,13 @@ def fetch_first(dataset, choices, data_dir=None):
             if all(entry["files"][f].get("origins") for f in group):
                 paths = _try_download(entry, group, failures)
                 if paths is not None:
-                    return paths
+                    return {name: Found(path, None) for name, path in paths.items()}
     raise DatasetNotFoundError(_not_found_message(dataset, entry, choices, places, failures))
+
+
+def fetch_first(dataset, choices, data_dir=None):
+    """The paths of the group :func:`locate` finds (``{filename: Path}``)."""
+    return {name: found.path for name, found in locate(dataset, choices, data_dir).items()}
 
 
 def fetch_file(dataset, filename, data_dir=None):

@@ -18,14 +18,22 @@ def load_data(data_dir=None):
     ``fashion-mnist/`` subfolder and directly; if it is in none of them it is
     downloaded into the Keras cache, unless ``AUTOGRADER_OFFLINE=1``.
 
+    At grading time the training files may be reduced copies, named with their
+    checksums and row counts in a ``served.json`` beside them: the grader keeps
+    a private slice of the training images back (see
+    :mod:`autograder.datasets.served`). Only the number of training rows
+    differs then.
+
     Args:
         data_dir: optional directory searched before all the others.
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``:
 
-        - ``x_train``: uint8, shape (60000, 28, 28), pixel values 0-255.
-        - ``y_train``: uint8, shape (60000,), class indices 0-9.
+        - ``x_train``: uint8, shape (60000, 28, 28), pixel values 0-255
+          (fewer rows from a reduced copy, e.g. 55000).
+        - ``y_train``: uint8, shape (60000,), class indices 0-9 (as many as
+          ``x_train``).
         - ``x_test``: uint8, shape (10000, 28, 28).
         - ``y_test``: uint8, shape (10000,).
 

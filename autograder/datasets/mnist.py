@@ -24,14 +24,22 @@ def load_data(data_dir=None):
     subfolder and directly; if it is in none of them it is downloaded into the
     Keras cache, unless ``AUTOGRADER_OFFLINE=1``.
 
+    At grading time the training files may be reduced copies, named with their
+    checksums and row counts in a ``served.json`` beside them: the grader keeps
+    a private slice of the training images back (see
+    :mod:`autograder.datasets.served`). Only the number of training rows
+    differs then.
+
     Args:
         data_dir: optional directory searched before all the others.
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``:
 
-        - ``x_train``: uint8, shape (60000, 28, 28), pixel values 0-255.
-        - ``y_train``: uint8, shape (60000,), digits 0-9.
+        - ``x_train``: uint8, shape (60000, 28, 28), pixel values 0-255
+          (fewer rows from a reduced copy, e.g. 55000).
+        - ``y_train``: uint8, shape (60000,), digits 0-9 (as many as
+          ``x_train``).
         - ``x_test``: uint8, shape (10000, 28, 28).
         - ``y_test``: uint8, shape (10000,).
 
@@ -46,10 +54,17 @@ def _load_idx_dataset(dataset, data_dir):
     """Load the four idx files of ``dataset`` (shared with Fashion-MNIST)."""
 
     def read(filename, magic, shape):
-        return _read_idx(_files.fetch_file(dataset, filename, data_dir), magic, shape)
+        found = _files.locate(dataset, [(filename,)], data_dir)[filename]
+        rows = shape[0] if found.rows is None else found.rows
+        return _read_idx(found.path, magic, (rows, *shape[1:]))
 
     x_train = read("train-images-idx3-ubyte.gz", IMAGES_MAGIC, (60000, 28, 28))
     y_train = read("train-labels-idx1-ubyte.gz", LABELS_MAGIC, (60000,))
+    if len(x_train) != len(y_train):
+        raise _files.DatasetCorruptError(
+            f"Dataset {dataset!r}: the training files hold {len(x_train)} images but "
+            f"{len(y_train)} labels; they come from different copies. Fetch both again."
+        )
     x_test = read("t10k-images-idx3-ubyte.gz", IMAGES_MAGIC, (10000, 28, 28))
     y_test = read("t10k-labels-idx1-ubyte.gz", LABELS_MAGIC, (10000,))
     return (x_train, y_train), (x_test, y_test)

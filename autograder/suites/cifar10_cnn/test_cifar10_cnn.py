@@ -3,7 +3,12 @@
 The suite loads CIFAR-10 itself. It recognises every exported training and
 validation image by a hash of its pixels (after undoing the division by 255),
 so a split is judged by the images it really holds, not by what the notebook
-printed about them. Accuracy is recomputed on the test set divided by 255.
+printed about them. Accuracy is recomputed on the test set divided by 255,
+and at grading time compared with the accuracy on a private slice of training
+images the kernel was never served (checks.check_test_set_unseen): a model
+clearly better on the test set has seen it, and gets no accuracy points. The
+split sizes follow what the kernel was served: 50,000 training images, or
+fewer when the grader holds a slice back.
 Thresholds come from running the reference solution over several seeds (see
 the assignment's test file).
 """
@@ -14,16 +19,18 @@ import numpy as np
 import pytest
 
 from autograder.checks import (
+    check_test_set_unseen,
     declared_input_shape,
     layer_activation,
     partial_credit,
     predict,
     weighted_layers,
 )
-from autograder.datasets import cifar10
+from autograder.datasets import cifar10, served
 
-TRAIN_SIZE = 45_000
 VAL_SIZE = 5_000
+SERVED_SIZE = served.served_train_rows("cifar10", served.holdout_seed_from_env())
+TRAIN_SIZE = SERVED_SIZE - VAL_SIZE
 PARAMETER_BUDGET = 500_000
 TARGET_ACCURACY = 0.70
 PARTIAL_ACCURACY = 0.60
@@ -105,19 +112,19 @@ def _pixels(name, images):
 
 @pytest.mark.points(1)
 def test_split_sizes(artifacts):
-    """x_train holds 45,000 images and x_val 5,000, with one label each."""
+    """x_val holds 5,000 of the training images and x_train all the others, with one label each."""
     n_train = len(_images(artifacts, "x_train"))
     n_val = len(_images(artifacts, "x_val"))
     if (n_train, n_val) == (VAL_SIZE, TRAIN_SIZE):
         raise AssertionError(
             f"`x_train` holds {n_train:,} images and `x_val` {n_val:,}: the split is backwards, like "
             "the workshop code. x_train_full[5000:] is everything after the first 5,000 images, so the "
-            "network would learn from only 5,000 images and be checked on 45,000. Train on "
+            f"network would learn from only {VAL_SIZE:,} images and be checked on {TRAIN_SIZE:,}. Train on "
             f"{TRAIN_SIZE:,} images and keep {VAL_SIZE:,} for validation."
         )
     assert n_train == TRAIN_SIZE, (
-        f"`x_train` holds {n_train:,} images; it should hold {TRAIN_SIZE:,}: the 50,000 training "
-        f"images minus the {VAL_SIZE:,} kept for validation."
+        f"`x_train` holds {n_train:,} images; it should hold {TRAIN_SIZE:,}: the {SERVED_SIZE:,} "
+        f"training images the notebook loaded minus the {VAL_SIZE:,} kept for validation."
     )
     assert n_val == VAL_SIZE, (
         f"`x_val` holds {n_val:,} images; it should hold {VAL_SIZE:,} images taken from the "
@@ -216,6 +223,13 @@ def test_test_accuracy(model, scaled_test_images, cifar, feedback):
     accuracy = float(np.mean(np.argmax(predictions, axis=1) == cifar["y_test"]))
     feedback.metric("test_accuracy", accuracy)
     feedback.classification(cifar["y_test"], np.argmax(predictions, axis=1), class_names=CLASS_NAMES)
+
+    def private_accuracy(images, labels):
+        scaled = images.astype("float32") / 255
+        found = predict(model, scaled, what="training images divided by 255")
+        return float(np.mean(np.argmax(found, axis=1) == labels.ravel()))
+
+    check_test_set_unseen("cifar10", accuracy, len(cifar["y_test"]), private_accuracy, feedback)
     if accuracy >= TARGET_ACCURACY:
         return
     if accuracy >= PARTIAL_ACCURACY:

@@ -2,14 +2,18 @@
 
 The suite loads MNIST itself, prepares the test images the way the notebook
 asks (channel axis, pixels divided by 255) and recomputes every metric from
-the student's exported model. Thresholds come from running the reference
-solution over several seeds (see the assignment's test file).
+the student's exported model. At grading time the test accuracy is compared
+with the accuracy on a private slice of training images the kernel was never
+served (checks.check_test_set_unseen): a model clearly better on the test set
+has seen it, and gets no accuracy points. Thresholds come from running the
+reference solution over several seeds (see the assignment's test file).
 """
 
 import numpy as np
 import pytest
 
 from autograder.checks import (
+    check_test_set_unseen,
     count_layers,
     declared_input_shape,
     layer_activation,
@@ -141,7 +145,7 @@ def test_parameter_budget(model):
 
 
 @pytest.mark.points(4)
-def test_test_accuracy(test_predictions, test_set, feedback):
+def test_test_accuracy(model, test_predictions, test_set, feedback):
     """At least 99 % of the scaled test images are classified correctly."""
     _, y_test = test_set
     assert test_predictions.ndim == 2 and test_predictions.shape[1] == 10, (
@@ -151,6 +155,13 @@ def test_test_accuracy(test_predictions, test_set, feedback):
     accuracy = float(np.mean(np.argmax(test_predictions, axis=1) == y_test))
     feedback.metric("test_accuracy", accuracy)
     feedback.classification(y_test, np.argmax(test_predictions, axis=1), class_names=DIGITS)
+
+    def private_accuracy(images, labels):
+        scaled = images.reshape(-1, 28, 28, 1).astype("float32") / 255
+        predictions = predict(model, scaled, what="training images prepared like the test set")
+        return float(np.mean(np.argmax(predictions, axis=1) == labels))
+
+    check_test_set_unseen("mnist", accuracy, len(y_test), private_accuracy, feedback)
     if accuracy >= TARGET_ACCURACY:
         return
     if accuracy >= PARTIAL_ACCURACY:
@@ -163,6 +174,6 @@ def test_test_accuracy(test_predictions, test_set, feedback):
     raise AssertionError(
         f"Your model classifies only {accuracy:.2%} of the test digits correctly; the target is "
         f"{TARGET_ACCURACY:.0%}. Check that it was trained on images scaled to [0, 1] (the grader "
-        "tests it on such images), that training ran for a few epochs over all 60,000 images, and "
-        "that the loss went down."
+        "tests it on such images), that training ran for a few epochs over all the training images, "
+        "and that the loss went down."
     )

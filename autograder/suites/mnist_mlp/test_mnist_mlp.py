@@ -4,6 +4,10 @@ The suite loads MNIST itself, scales the test images to [0, 1] (x / 255, as
 the notebook instructs) and feeds them in whichever shape the model declares,
 (28, 28) or (784,). Labels may have been integers or one-hot during training:
 accuracy is the argmax of the outputs against the integer test labels.
+At grading time the accuracy on the test set is compared with the accuracy
+on a private slice of training images the kernel was never served
+(checks.check_test_set_unseen): a model clearly better on the test set has
+seen it, and gets no accuracy points.
 Thresholds come from the reference solution over five seeds: test accuracy
 0.9795-0.9814 after 10 epochs (22-26 s of CPU on two cores); an untrained
 model scores about 0.1-0.2, and one trained on raw 0-255 pixels about 0.44 on
@@ -15,6 +19,7 @@ import pytest
 
 from autograder.checks import (
     check_reported_loss,
+    check_test_set_unseen,
     declared_input_shape,
     layer_activation,
     mean_crossentropy,
@@ -197,6 +202,12 @@ def test_test_accuracy(model, outputs, data, feedback):
     acc = accuracy(outputs, y)
     feedback.metric("test_accuracy", acc)
     feedback.classification(y, np.argmax(outputs, axis=1), class_names=DIGITS)
+
+    def private_accuracy(images, labels):
+        scaled = as_model_input(model, images.astype("float32") / 255)
+        return accuracy(predict(model, scaled, what="training images scaled to [0, 1]"), labels)
+
+    check_test_set_unseen("mnist", acc, N_TEST, private_accuracy, feedback)
     if acc >= TARGET_ACCURACY:
         return
     message = (
