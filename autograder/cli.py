@@ -17,10 +17,11 @@ from autograder.course import CourseError, known_assignments, load_assignment
 from autograder.engine import batch, sandbox
 from autograder.engine.evaluate import EvaluationError
 from autograder.engine.execute import KernelStartError
-from autograder.engine.grade import GraderFault, grade_submission, preflight
+from autograder.engine.grade import GraderFault, grade_submission
 from autograder.engine.prepare import SubmissionError
 from autograder.engine.record import summary, write_json
 from autograder.records.commands import add_commands as add_record_commands
+from autograder.doctor import add_commands as add_doctor_commands
 from autograder.similarity import add_commands as add_similarity_commands
 
 GRADING_ERRORS = (CourseError, EvaluationError, KernelStartError, sandbox.SandboxError, GraderFault)
@@ -70,7 +71,7 @@ def _run_grade(args) -> int:
     )
     if args.submission.is_dir():
         return _grade_folder(args, assignment)
-    preflight(assignment)
+    _preflight(assignment, args.sandbox, start_kernel=False)
     out = args.output_dir
     feedback_dir = out / "feedback" if out else None
     if feedback_dir:
@@ -95,6 +96,17 @@ def _run_grade(args) -> int:
     return 0
 
 
+def _preflight(assignment, sandbox_mode: str, *, start_kernel: bool) -> None:
+    """Stop with every reason this machine cannot grade ``assignment`` (see
+    :func:`autograder.doctor.preflight`) before anything is graded."""
+    from autograder.doctor import format_finding, preflight
+
+    problems = preflight(assignment, sandbox_mode, start_kernel=start_kernel)
+    if problems:
+        raise GraderFault(f"this grader cannot grade {assignment.name!r}; nothing was graded.\n"
+                          + "\n".join(format_finding(p) for p in problems))
+
+
 def _grade_folder(args, assignment) -> int:
     misplaced = [name for name in ("json_path", "workdir", "student") if getattr(args, name)]
     if misplaced:
@@ -107,7 +119,7 @@ def _grade_folder(args, assignment) -> int:
         if warning:
             print(warning, file=sys.stderr)
     # A grader that cannot grade stops here, before a class is marked "could not grade".
-    preflight(assignment, sandbox_mode=args.sandbox, start_kernel=True)
+    _preflight(assignment, args.sandbox, start_kernel=True)
     result = batch.grade_batch(
         args.submission, assignment, output_dir=output_dir, workers=args.workers,
         force=args.force, sandbox_mode=args.sandbox,
@@ -154,6 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_check(commands)
     add_record_commands(commands)
     add_similarity_commands(commands)
+    add_doctor_commands(commands)
     listing = commands.add_parser("list", help="list the assignments that have hidden suites")
     listing.set_defaults(run=lambda args: print("\n".join(known_assignments())) or 0)
     return parser

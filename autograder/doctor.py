@@ -418,11 +418,28 @@ def can_grade(findings: list[Finding]) -> bool:
     return not any(f.status == FAIL for f in findings)
 
 
-def preflight(assignment: Assignment | str, sandbox_mode: str = "auto") -> list[Finding]:
+def check_plan(assignment: Assignment) -> Finding:
+    """Whether ``assignment``'s hidden suite collects, with valid points."""
+    from autograder.engine.evaluate import EvaluationError, collect_plan
+
+    try:
+        plan = collect_plan(assignment.suite_dir)
+    except EvaluationError as exc:
+        return Finding(f"checks {assignment.name}", FAIL, str(exc)[:1500],
+                       f"fix autograder/suites/{assignment.name}/ until `python -m pytest --collect-only` "
+                       "collects it")
+    return Finding(f"checks {assignment.name}", OK,
+                   f"{len(plan)} checks worth {sum(p.points for p in plan):g} points")
+
+
+def preflight(assignment: Assignment | str, sandbox_mode: str = "auto", *,
+              start_kernel: bool = False) -> list[Finding]:
     """The FAILs that stop ``assignment`` from being graded here: its suite
     missing, a dataset it loads missing (after a download, where allowed) or
     corrupt, or ``--sandbox bwrap`` where bubblewrap cannot run. Starts no
-    kernel and imports no Keras."""
+    kernel and imports no Keras, unless ``start_kernel`` (before a batch):
+    then also the suite's checks are collected and a kernel is started as
+    the grader starts it."""
     if isinstance(assignment, str):
         try:
             assignment = load_assignment(assignment)
@@ -430,6 +447,9 @@ def preflight(assignment: Assignment | str, sandbox_mode: str = "auto") -> list[
             return [Finding(f"suite {assignment}", FAIL, str(exc), "pick a known assignment: autograder list")]
     findings = [check_suite(assignment), sandbox_finding(sandbox_mode)]
     findings += [check_dataset(d, required=True) for d in assignment.datasets]
+    if start_kernel and not any(f.status == FAIL for f in findings):
+        findings += [check_plan(assignment),
+                     check_kernel(Context([assignment], sandbox_mode=sandbox_mode, strict=True))]
     return [f for f in findings if f.status == FAIL]
 
 

@@ -12,8 +12,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import nbformat
-
 from autograder.course import PACKAGE_DIR, SUITES_DIR, Assignment
 from autograder.datasets import DatasetError, served
 from autograder.engine import evaluate, execute, export, prepare, record, sandbox, untrusted
@@ -128,34 +126,6 @@ def hidden_paths(assignment: Assignment, submission: Path, also: Sequence[Path] 
     folder = submission.resolve().parent
     paths.append(folder if can_hide(folder) else submission.resolve())
     return paths + [Path(p).resolve() for p in also]
-
-
-def preflight(assignment: Assignment, *, sandbox_mode: str = "auto",
-              start_kernel: bool = False) -> None:
-    """Stop before grading anything when this grader cannot grade
-    ``assignment``: its datasets missing or corrupt (:class:`GraderFault`),
-    and with ``start_kernel`` (before a batch) a hidden suite that does not
-    collect (:class:`~autograder.engine.evaluate.EvaluationError`) or a
-    kernel that does not start in the sandbox
-    (:class:`~autograder.engine.execute.KernelStartError`)."""
-    for dataset in assignment.datasets:
-        try:
-            served.dataset_files(dataset)
-        except DatasetError as exc:
-            raise GraderFault(
-                f"Cannot grade {assignment.name!r}: its dataset {dataset!r} is not usable on this "
-                f"grader. {exc}"
-            ) from exc
-    if not start_kernel:
-        return
-    evaluate.collect_plan(assignment.suite_dir)
-    mode, _ = sandbox.choose(sandbox_mode)
-    probe = Path(tempfile.mkdtemp(prefix="autograder-preflight-"))
-    try:
-        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('ready')")])
-        execute.run(notebook, probe, assignment.limits, sandbox_mode=mode)
-    finally:
-        shutil.rmtree(probe, ignore_errors=True)
 
 
 def sandbox_description(mode: str, requested: str) -> str:

@@ -300,6 +300,15 @@ for path in glob.glob(pattern):
     print("replaced", path)
 '''
 
+# Linear, and honest, but 450 layers deep: slow enough to load that the
+# grader's evaluation runs out of time (loading time grows with depth squared).
+DEEP_MODEL = (
+    "model = keras.Sequential([keras.Input(shape=(3,))]\n"
+    "                         + [keras.layers.Dense(3) for _ in range(450)]\n"
+    "                         + [keras.layers.Dense(1)])\n"
+)
+UNTRAINED_FIT = "model.compile(optimizer='sgd', loss='mse')\nhistory = model.fit(x[:0], y[:0], epochs=1, verbose=0)\n"
+
 NETWORK_PORT = 47913
 """The grader's machine listens here while the network case runs."""
 NETWORK = SUMMARY + f'''\
@@ -440,6 +449,7 @@ def build() -> dict[str, bytes]:
         "network.ipynb": notebook({"summary": NETWORK}),
         "undo_sandbox.ipynb": notebook({**HONEST, "experiments": UNDO_SANDBOX}),
         "rewrite_trusted_copy.ipynb": notebook({"summary": REWRITE_TRUSTED}),
+        "slow_model.ipynb": notebook({"summary": SUMMARY, "build_model": DEEP_MODEL, "train": UNTRAINED_FIT}),
         "edited_test_cells.ipynb": notebook(HONEST, edit=_edit_test_cells),
         "duplicate_ids.ipynb": notebook(HONEST, edit=_duplicate_answer),
         "lambda_layer.ipynb": notebook({**HONEST, "build_model": LAMBDA_MODEL}),
