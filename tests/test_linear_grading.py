@@ -4,6 +4,7 @@ notebooks are the adversarial corpus (tests/test_adversarial.py)."""
 
 import pytest
 
+from autograder.engine import sandbox
 from autograder.results import Status
 from conftest import (
     LINEAR_MODEL as LINEAR,
@@ -40,6 +41,10 @@ def test_reference_solution_scores_full_marks_through_the_cli(reference_cli):
     assert all(t["status"] == "pass" for t in results["tests"])
     assert results["execution_time"] > 0
     assert "score 10/10" in stdout
+    # Written with --json alone: the suite's measurements and the sandbox are recorded anyway.
+    assert set(results["metrics"]) == {"training_mse", "rounded_grade_accuracy"}
+    expected_sandbox = "bwrap" if sandbox.bwrap_problem() is None else "none ("
+    assert results["sandbox"].startswith(expected_sandbox) and f"sandbox: {results['sandbox']}" in stdout
 
 
 def test_blank_release_scores_zero_with_every_check_not_attempted(grade):
