@@ -19,7 +19,7 @@ from autograder.engine.evaluate import EvaluationError
 from autograder.engine.execute import KernelStartError
 from autograder.engine.grade import GraderFault, grade_submission
 from autograder.engine.prepare import SubmissionError
-from autograder.engine.record import summary, write_json
+from autograder.engine.record import record_submission, summary, write_json
 from autograder.records.commands import add_commands as add_record_commands
 from autograder.doctor import add_commands as add_doctor_commands
 from autograder.similarity import add_commands as add_similarity_commands
@@ -86,12 +86,8 @@ def _run_grade(args) -> int:
     if args.json_path:
         write_json(result, args.json_path)
     if out:
-        from autograder.feedback.report import write_report
-
-        write_report(out / "report.html", result, feedback_dir)
-        # Last, so that a results.json on disk means this submission is done.
-        write_json({**result.to_dict(), "fingerprint": batch.fingerprint(args.submission, assignment)},
-                   out / batch.RESULTS_FILE)
+        record_submission(result, out, submission=args.submission, assignment=assignment,
+                          feedback_dir=feedback_dir)
     print(summary(result))
     return 0
 

@@ -6,6 +6,10 @@ import enum
 from dataclasses import asdict, dataclass, field
 
 
+RESULTS_FILE = "results.json"
+"""One graded submission's results in an output folder: ``OUT/<student>/results.json``."""
+
+
 class Status(str, enum.Enum):
     """How a check ended. Distinct outcomes, so feedback can say which."""
 

@@ -51,7 +51,7 @@ from autograder.engine.prepare import (
     is_answer,
     read_submission,
 )
-from autograder.engine.record import write_atomic
+from autograder.atomic import write_atomic
 from autograder.feedback._page import esc, page
 from autograder.records.common import RecordsError, load_results
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from autograder.course import load_assignment
-from autograder.engine import batch, sandbox
+from autograder.engine import batch, record, sandbox
 from conftest import LINEAR_HAND_SET_WEIGHTS, LINEAR_MODEL, LINEAR_SUMMARY, REPO, make_submission
 
 pytestmark = pytest.mark.slow
@@ -176,9 +176,9 @@ def test_the_fingerprint_changes_with_the_submission_and_the_suite(tmp_path, mon
     notebook = tmp_path / "n.ipynb"
     notebook.write_text("{}")
     assignment = load_assignment(A)
-    first = batch.fingerprint(notebook, assignment)
-    assert batch.fingerprint(notebook, assignment) == first
+    first = record.fingerprint(notebook, assignment)
+    assert record.fingerprint(notebook, assignment) == first
     notebook.write_text("{ }")
-    assert batch.fingerprint(notebook, assignment)["submission_sha256"] != first["submission_sha256"]
+    assert record.fingerprint(notebook, assignment)["submission_sha256"] != first["submission_sha256"]
     stricter = load_assignment(A, cell_timeout=5)
-    assert batch.suite_version(stricter) != first["suite_version"]
+    assert record.suite_version(stricter) != first["suite_version"]

@@ -11,7 +11,6 @@ matches, so killing a batch (even with SIGKILL) loses nothing already graded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import statistics
@@ -23,10 +22,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import __version__
 from autograder.course import Assignment
 from autograder.engine.grade import can_hide
-from autograder.engine.record import RESULTS_FILE
+from autograder.engine.record import fingerprint
+from autograder.results import RESULTS_FILE
 
 
 class NoSubmissionsError(Exception):
@@ -122,30 +121,6 @@ def discover(directory: Path, assignment: str) -> tuple[list[Submission], list[P
             "files. Check the folder and the assignment name."
         )
     return found, problems
-
-
-def _digest_files(digest, paths) -> None:
-    for path in paths:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-
-
-def suite_version(assignment: Assignment) -> str:
-    """Changes whenever what decides a grade changes: the hidden suite, its
-    ``assignment.toml``, the source and release notebooks, the limits, the kit."""
-    digest = hashlib.sha256(f"{__version__}\0{assignment.limits}".encode())
-    _digest_files(digest, sorted(p for p in assignment.suite_dir.rglob("*")
-                                 if p.is_file() and "__pycache__" not in p.parts))
-    _digest_files(digest, [assignment.source_notebook, assignment.release_notebook,
-                           *assignment.release_files()])
-    return digest.hexdigest()[:16]
-
-
-def fingerprint(submission: Path, assignment: Assignment) -> dict:
-    """What ``results.json`` records so a rerun can tell it is still current."""
-    return {
-        "submission_sha256": hashlib.sha256(Path(submission).read_bytes()).hexdigest(),
-        "suite_version": suite_version(assignment),
-    }
 
 
 def _already_graded(results_file: Path, expected: dict) -> float | None:

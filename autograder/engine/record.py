@@ -1,13 +1,22 @@
-"""Stage 5, record: results on disk and a readable summary on the terminal."""
+"""Stage 5, record: what one graded submission leaves in its output folder,
+and a readable summary on the terminal.
+
+An output folder holds ``feedback/`` (what the suite measured, the history),
+``report.html`` and, written last and atomically, ``results.json`` with a
+:func:`fingerprint`, so that a ``results.json`` on disk always means a
+finished grading of that notebook with that suite (batch reruns rely on it).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from autograder.results import GradingResult, Status
+from autograder import __version__
+from autograder.atomic import write_atomic
+from autograder.course import Assignment
+from autograder.results import RESULTS_FILE, GradingResult, Status
 
 _MARK = {
     Status.PASS: "PASS",
@@ -17,29 +26,39 @@ _MARK = {
 }
 
 
-RESULTS_FILE = "results.json"
-"""One graded submission's results in an output folder: ``OUT/<student>/results.json``."""
+def _digest_files(digest, paths) -> None:
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder
-    and :func:`os.replace`: a reader (or a rerun after the writer was killed)
-    sees the old file or the new one, never half of one. Missing parent
-    folders are created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def suite_version(assignment: Assignment) -> str:
+    """Changes whenever what decides a grade changes: the hidden suite, its
+    ``assignment.toml``, the source and release notebooks, the limits, the kit."""
+    digest = hashlib.sha256(f"{__version__}\0{assignment.limits}".encode())
+    _digest_files(digest, sorted(p for p in assignment.suite_dir.rglob("*")
+                                 if p.is_file() and "__pycache__" not in p.parts))
+    _digest_files(digest, [assignment.source_notebook, assignment.release_notebook,
+                           *assignment.release_files()])
+    return digest.hexdigest()[:16]
+
+
+def fingerprint(submission: Path, assignment: Assignment) -> dict:
+    """What ``results.json`` records so a rerun can tell it is still current."""
+    return {
+        "submission_sha256": hashlib.sha256(Path(submission).read_bytes()).hexdigest(),
+        "suite_version": suite_version(assignment),
+    }
+
+
+def record_submission(result: GradingResult, out_dir: Path, *, submission: Path,
+                      assignment: Assignment, feedback_dir: Path) -> None:
+    """Write ``out_dir/report.html`` from ``result`` and ``feedback_dir``,
+    then ``out_dir/results.json`` with the submission's fingerprint."""
+    from autograder.feedback.report import write_report
+
+    write_report(Path(out_dir) / "report.html", result, feedback_dir)
+    write_json({**result.to_dict(), "fingerprint": fingerprint(submission, assignment)},
+               Path(out_dir) / RESULTS_FILE)
 
 
 def write_json(data: GradingResult | dict, path: Path) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.engine.record import write_atomic
+from autograder.atomic import write_atomic
 from autograder.feedback._page import esc, figure_html, fmt_number, new_figure, page, png_bytes
 from autograder.results import GradingResult, Status
 

@@ -7,8 +7,7 @@ import json
 import warnings
 from pathlib import Path
 
-from autograder.engine.record import RESULTS_FILE, write_atomic  # noqa: F401 (shared here)
-from autograder.results import GradingResult
+from autograder.results import RESULTS_FILE, GradingResult
 
 
 

@@ -12,7 +12,8 @@ import csv
 import io
 from pathlib import Path
 
-from autograder.records.common import check_order, points, student_label, write_atomic
+from autograder.atomic import write_atomic
+from autograder.records.common import check_order, points, student_label
 from autograder.results import GradingResult
 
 FIXED_COLUMNS = ("student", "assignment", "score", "max_score")

@@ -36,9 +36,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from autograder.atomic import write_atomic
 from autograder.course import PACKAGE_DIR
-from autograder.records.common import RESULTS_FILE, points, write_atomic
-from autograder.results import GradingResult, Status
+from autograder.records.common import points
+from autograder.results import RESULTS_FILE, GradingResult, Status
 
 VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")
 """Gradescope's visibility settings, most open first."""

@@ -26,7 +26,7 @@ import zipfile
 from pathlib import Path
 
 from autograder.course import PACKAGE_DIR, default_course_dir, load_assignment
-from autograder.records.common import write_atomic
+from autograder.atomic import write_atomic
 from autograder.records.gradescope import DEFAULT_VISIBILITY, VISIBILITIES
 
 KIT_DIR = PACKAGE_DIR.parent

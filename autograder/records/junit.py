@@ -19,7 +19,8 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from autograder.records.common import points, student_label, write_atomic
+from autograder.atomic import write_atomic
+from autograder.records.common import points, student_label
 from autograder.results import CheckResult, GradingResult, Status
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
