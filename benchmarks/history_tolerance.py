@@ -48,8 +48,8 @@ def train(seed: int, *, epochs: int, dropout: float, train_size: int):
     validation, Dense(256, relu) + Dropout, softmax, Adam(0.001), batch 128."""
     (x_train, y_train), _ = mnist.load_data()
     x_train = x_train.astype("float32") / 255
-    x_fit, y_fit = x_train[:55000][:train_size], y_train[:55000][:train_size]
-    x_val, y_val = x_train[55000:], y_train[55000:]
+    x_fit, y_fit = x_train[:-5000][:train_size], y_train[:-5000][:train_size]
+    x_val, y_val = x_train[-5000:], y_train[-5000:]
     keras.utils.set_random_seed(seed)
     model = keras.Sequential([
         keras.Input(shape=(28, 28)),
