@@ -48,6 +48,12 @@ class Limits:
     """Processes the kernel may have at once (a fork bomb is stopped)."""
     max_output_mib: float = 16.0
     """Cell output the kernel may produce in total; the rest is dropped."""
+    gpu_memory_gib: float = 8.0
+    """GPU memory one kernel needs, GiB, on a GPU grader: sets how many kernels
+    share one card when ``--per-gpu`` is not given (``engine/gpu.py``)."""
+    evaluate_on_gpu: bool = False
+    """Whether the hidden suite may use the kernel's GPU; by default it runs on
+    the CPU, whatever the kernel used."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import platform
 import shutil
 import struct
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 MODES = ("auto", "bwrap", "none")
@@ -160,7 +160,7 @@ def seccomp_filter(machine: str | None = None) -> bytes | None:
 
 def bwrap_command(*, writable: list[Path], readable: list[Path], hidden: list[Path] = (),
                   data_files: Mapping[Path, Path] | None = None, tmpfs_bytes: int | None = None,
-                  seccomp_file: Path | None = None) -> list[str]:
+                  seccomp_file: Path | None = None, devices: Sequence[Path] = ()) -> list[str]:
     """The ``bwrap`` prefix for the kernel command (see the module).
 
     ``readable`` directories and files (Python, the kit, its manifest) are
@@ -172,7 +172,10 @@ def bwrap_command(*, writable: list[Path], readable: list[Path], hidden: list[Pa
     kernel's connection directory) read-write. ``/tmp`` and ``/dev/shm`` are
     private and hold at most ``tmpfs_bytes`` each. ``seccomp_file`` holds
     :func:`seccomp_filter`'s program; the command opens it as descriptor 3
-    for bwrap.
+    for bwrap. ``devices`` are the GPU's device nodes the kernel may open
+    (``gpu.device_nodes``), bound at their own paths; with them, the driver's
+    ``/proc`` and ``/sys`` files are shown read-only. Without them the
+    kernel's ``/dev`` holds no GPU.
     """
     command = [
         "bwrap", "--die-with-parent", "--new-session", "--unshare-all", "--unshare-user",
@@ -187,6 +190,12 @@ def bwrap_command(*, writable: list[Path], readable: list[Path], hidden: list[Pa
         elif path.exists():
             command += ["--ro-bind", str(path), str(path)]
     command += ["--proc", "/proc", "--dev", "/dev"]
+    for node in devices:
+        command += ["--dev-bind", str(node), str(node)]
+    if devices:  # what the NVIDIA driver reads to find its GPU
+        for path in ("/proc/driver/nvidia", "/sys/bus/pci", "/sys/devices"):
+            if Path(path).exists():
+                command += ["--ro-bind", path, path]
     size = ["--size", str(int(tmpfs_bytes))] if tmpfs_bytes else []
     for private in PRIVATE_TMPFS:
         command += [*size, "--tmpfs", private]
