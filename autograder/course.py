@@ -14,6 +14,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.artifacts import KINDS
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 SUITES_DIR = PACKAGE_DIR / "suites"
 COURSE_DIR_ENV = "AUTOGRADER_COURSE_DIR"
@@ -96,9 +98,6 @@ class Assignment:
         )
 
 
-ARTIFACT_KINDS = ("model", "history", "array")
-
-
 def known_assignments() -> list[str]:
     """Names of the assignments that have a hidden suite in this checkout."""
     if not SUITES_DIR.is_dir():
@@ -129,10 +128,10 @@ def load_assignment(name: str, course_dir: Path | None = None, **limit_overrides
 
     artifacts = dict(config.get("artifacts", {}))
     for variable, kind in artifacts.items():
-        if kind not in ARTIFACT_KINDS:
+        if kind not in KINDS:
             raise CourseError(
                 f"{config_path}: artifact {variable!r} has kind {kind!r}; "
-                f"use one of {', '.join(ARTIFACT_KINDS)}."
+                f"use one of {', '.join(KINDS)}."
             )
     datasets = config.get("datasets", [])
     if not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets):

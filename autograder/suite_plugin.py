@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autograder.artifacts import EXPORT_LOG, KINDS, read_export_log
 from autograder.checks import NotAttempted, PartialCredit, refuse_unsafe_model
 from autograder.results import CheckResult, Status
 
@@ -171,16 +172,13 @@ class Artifacts:
     def __init__(self, directory: Path | None):
         self.directory = Path(directory) if directory else None
         self._cache: dict[str, object] = {}
-        log_path = self.directory / "export_log.json" if self.directory else None
-        try:
-            self._log = json.loads(log_path.read_text()) if log_path else {}
-        except (OSError, ValueError):
-            self._log = {}
+        self._log = read_export_log(self.directory / EXPORT_LOG) if self.directory else {}
 
     def _path(self, name: str, suffix: str) -> Path:
         path = self.directory / f"{name}{suffix}" if self.directory else None
         if path is None or not path.is_file():
-            why = str(self._log.get(name, {}).get("message", ""))[:500]
+            entry = self._log.get(name)
+            why = entry.message[:500] if entry else ""
             raise NotAttempted(
                 why or f"Your notebook does not define `{name}`, so this part was not graded."
             )
@@ -193,7 +191,7 @@ class Artifacts:
 
     def model(self, name: str = "model"):
         def load():
-            path = self._path(name, ".keras")  # before importing Keras: seconds saved when absent
+            path = self._path(name, KINDS["model"].suffix)  # before importing Keras: seconds saved when absent
             refuse_unsafe_model(path, name)  # names a Lambda or custom layer, reading JSON only
             import keras
 
@@ -210,7 +208,7 @@ class Artifacts:
 
     def history(self, name: str = "history") -> dict[str, list[float]]:
         def load():
-            data = json.loads(self._path(name, ".history.json").read_text())
+            data = json.loads(self._path(name, KINDS["history"].suffix).read_text())
             if not isinstance(data, dict):
                 raise AssertionError(f"`{name}` should be the History that model.fit() returns.")
             return {str(k): [float(v) for v in vals] for k, vals in data.items()}
@@ -219,7 +217,7 @@ class Artifacts:
 
     def array(self, name: str) -> np.ndarray:
         return self._cached(
-            ("array", name), lambda: np.load(self._path(name, ".npy"), allow_pickle=False)
+            ("array", name), lambda: np.load(self._path(name, KINDS["array"].suffix), allow_pickle=False)
         )
 
 

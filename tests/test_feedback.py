@@ -25,7 +25,7 @@ import pytest
 from autograder.course import SUITES_DIR, load_assignment
 from autograder.engine.grade import grade_submission
 from autograder.feedback import render_report, summarize, write_class_summary, write_report
-from autograder.feedback.report import MAX_EPOCHS, MAX_HISTORY_BYTES, UnusableFile, read_history
+from autograder.artifacts import MAX_EPOCHS, MAX_HISTORY_BYTES, UnusableFile, read_history
 from autograder.results import CheckResult, GradingResult, Status
 from conftest import LINEAR_HAND_SET_WEIGHTS, LINEAR_MODEL, REPO, by_name, make_submission
 

@@ -129,7 +129,7 @@ def test_a_kernel_started_by_root_runs_as_nobody_without_privileges(tmp_path):
                           text=True, timeout=60)
     _assert_confined(done.stdout)
     # ptrace is refused too, which the shell cannot show.
-    python = f"import ctypes; print('ptrace', ctypes.CDLL(None).ptrace(16, 1, 0, 0))"
+    python = "import ctypes; print('ptrace', ctypes.CDLL(None).ptrace(16, 1, 0, 0))"
     command = sandbox.bwrap_command(writable=[], readable=[Path(sys.prefix), Path(sys.base_prefix)],
                                     seccomp_file=seccomp)
     done = subprocess.run([*command, sys.executable, "-c", python], capture_output=True,
@@ -186,9 +186,9 @@ def test_reads(artifacts, name):
 
 
 def test_the_suite_reads_only_regular_files_and_never_writes_through_links(tmp_path, monkeypatch):
-    import autograder.engine.evaluate as evaluate
+    import autograder.artifacts
 
-    monkeypatch.setattr(evaluate, "MAX_ARTIFACT_BYTES", 10_000)
+    monkeypatch.setattr(autograder.artifacts, "MAX_ARTIFACT_BYTES", 10_000)
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "test_reads.py").write_text(SUITE)

@@ -29,16 +29,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder import artifacts as artifact_files
 from autograder.course import PACKAGE_DIR
 from autograder.datasets._files import kit_data_dir
 from autograder.engine import untrusted
 from autograder.results import CheckResult, Status
 
-MAX_ARTIFACT_BYTES = 1024**3
-"""Largest artifact file the suite will read; larger ones count as not saved."""
-MAX_ARTIFACTS_BYTES = 2 * 1024**3
-"""Largest total of artifact files the suite will read."""
-ARTIFACT_SUFFIXES = (".keras", ".history.json", ".npy")
 
 
 class EvaluationError(Exception):
@@ -296,7 +292,8 @@ def _private_copy(artifacts_dir: Path) -> tuple[Path, Path, Path]:
     artifacts = private / "artifacts"
     skipped = untrusted.copy_regular_files(
         artifacts_dir, artifacts,
-        max_file_bytes=MAX_ARTIFACT_BYTES, max_total_bytes=MAX_ARTIFACTS_BYTES,
+        max_file_bytes=artifact_files.MAX_ARTIFACT_BYTES,
+        max_total_bytes=artifact_files.MAX_ARTIFACTS_BYTES,
     )
     _log_skipped(artifacts, skipped)
     return private, artifacts, private / "report.json"
@@ -305,23 +302,13 @@ def _private_copy(artifacts_dir: Path) -> tuple[Path, Path, Path]:
 def _log_skipped(artifacts: Path, skipped: dict[str, str]) -> None:
     """Tell the student, through the export log the suite reads, why an
     artifact file the kernel wrote was not read."""
-    log_path = artifacts / "export_log.json"
-    try:
-        log = json.loads(log_path.read_text()) if log_path.is_file() else {}
-    except ValueError:
-        log = {}
-    if not isinstance(log, dict):
-        log = {}
-    changed = False
+    log_path = artifacts / artifact_files.EXPORT_LOG
+    log = artifact_files.read_export_log(log_path)
     for filename, why in skipped.items():
-        for suffix in ARTIFACT_SUFFIXES:
-            name = filename[: -len(suffix)]
-            if filename.endswith(suffix) and name:
-                log[name] = {
-                    "status": "invalid",
-                    "message": f"`{name}` was not graded: the file it was saved to, {filename}, "
-                               f"was not read because {why}.",
-                }
-                changed = True
-    if changed:
-        untrusted.replace_file(log_path, json.dumps(log))
+        name = artifact_files.variable_of(filename)
+        if name:
+            log[name] = artifact_files.ExportEntry(
+                "invalid", f"`{name}` was not graded: the file it was saved to, {filename}, "
+                           f"was not read because {why}.")
+    if any(artifact_files.variable_of(filename) for filename in skipped):
+        untrusted.replace_file(log_path, artifact_files.export_log_json(log))

@@ -12,9 +12,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from autograder.artifacts import KINDS, UnusableFile, read_history
+from autograder.atomic import write_atomic
 from autograder.course import PACKAGE_DIR, SUITES_DIR, Assignment
 from autograder.datasets import DatasetError, served
-from autograder.engine import evaluate, execute, export, prepare, record, sandbox, untrusted
+from autograder.engine import evaluate, execute, export, prepare, sandbox, untrusted
 from autograder.results import CheckResult, GradingResult, Status
 
 
@@ -89,17 +91,15 @@ def _keep_feedback(assignment: Assignment, artifacts_dir: Path, feedback_dir: Pa
     is left out and the report says no history is available. Histories are
     drawn, never scored.
     """
-    from autograder.feedback.report import UnusableFile, read_history
-
     feedback_dir.mkdir(parents=True, exist_ok=True)
     for name, kind in assignment.artifacts.items():
         if kind != "history":
             continue
         try:
-            history = read_history(artifacts_dir / f"{name}.history.json")
+            history = read_history(artifacts_dir / f"{name}{KINDS['history'].suffix}")
         except UnusableFile:
             continue
-        record.write_atomic(feedback_dir / f"{name}.history.json", json.dumps(history))
+        write_atomic(feedback_dir / f"{name}{KINDS['history'].suffix}", json.dumps(history))
     metrics_file = feedback_dir / "metrics.json"
     return json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
 

@@ -7,11 +7,12 @@ the evaluation stage, which loads it with safe loaders in its own process.
 """
 
 
-def _autograder_export_artifacts(namespace, artifacts, outdir):
+def _autograder_export_artifacts(namespace, artifacts, outdir, suffixes, log_name):
     """Save each declared variable of ``namespace`` into ``outdir``.
 
     ``artifacts`` maps variable names to kinds (``model``, ``history``,
-    ``array``). Writes ``export_log.json`` with, per name, ``status``
+    ``array``), ``suffixes`` each kind to its file suffix (the table in
+    :mod:`autograder.artifacts`). Writes the export log ``log_name`` with, per name, ``status``
     (``saved``, ``missing``, ``invalid``) and a ``message`` for the student.
     ``outdir`` is emptied first, so files the notebook itself put there (a
     model trained elsewhere, a fake report) are not taken for its work.
@@ -29,7 +30,7 @@ def _autograder_export_artifacts(namespace, artifacts, outdir):
 
         if not isinstance(value, keras.Model):
             return f"`{name}` should be a Keras model, but it is a {type(value).__name__}."
-        value.save(os.path.join(outdir, name + ".keras"))
+        value.save(os.path.join(outdir, name + suffixes["model"]))
 
     def save_history(name, value):
         data = getattr(value, "history", value)
@@ -39,17 +40,16 @@ def _autograder_export_artifacts(namespace, artifacts, outdir):
                 f"but it is a {type(value).__name__}."
             )
         clean = {str(k): [float(v) for v in np.ravel(vals)] for k, vals in data.items()}
-        with open(os.path.join(outdir, name + ".history.json"), "w") as f:
+        with open(os.path.join(outdir, name + suffixes["history"]), "w") as f:
             json.dump(clean, f)
 
     def save_array(name, value):
         array = np.asarray(value)
         if array.dtype == object:
             return f"`{name}` should be a numeric array, but it holds Python objects."
-        np.save(os.path.join(outdir, name + ".npy"), array, allow_pickle=False)
+        np.save(os.path.join(outdir, name + suffixes["array"]), array, allow_pickle=False)
 
     savers = {"model": save_model, "history": save_history, "array": save_array}
-    suffixes = {"model": ".keras", "history": ".history.json", "array": ".npy"}
     if os.path.islink(outdir) or os.path.isfile(outdir):
         os.unlink(outdir)
     elif os.path.isdir(outdir):
@@ -74,5 +74,5 @@ def _autograder_export_artifacts(namespace, artifacts, outdir):
         log[name] = (
             {"status": "invalid", "message": problem} if problem else {"status": "saved"}
         )
-    with open(os.path.join(outdir, "export_log.json"), "w") as f:
+    with open(os.path.join(outdir, log_name), "w") as f:
         json.dump(log, f)

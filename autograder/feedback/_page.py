@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-from pathlib import Path
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;

@@ -28,20 +28,16 @@ import json
 import math
 import os
 import re
-import stat
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from autograder.artifacts import UnusableFile, read_history, read_plain_file
 from autograder.atomic import write_atomic
 from autograder.feedback._page import esc, figure_html, fmt_number, new_figure, page, png_bytes
 from autograder.results import GradingResult, Status
 
-MAX_HISTORY_BYTES = 4 * 2**20
-"""A history file larger than this is not read (the engine copies none larger)."""
-MAX_EPOCHS = 10_000
-MAX_SERIES = 64
 MAX_HISTORIES = 4
 """At most this many histories are drawn, when the assignment does not name them."""
 MAX_NPZ_BYTES = 64 * 2**20
@@ -51,7 +47,6 @@ MAX_CLASSES = 50
 MAX_REGRESSIONS = 6
 MAX_CLASS_NAME = 40
 
-SERIES_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}\Z")
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 HISTORY_FILE = re.compile(r"([A-Za-z_][A-Za-z0-9_]{0,63})\.history\.json\Z")
 REGRESSION_FILE = re.compile(r"regression_([A-Za-z0-9_\-]{1,64})\.npz\Z")
@@ -66,79 +61,12 @@ STATUS_LABELS = {
 }
 
 
-class UnusableFile(ValueError):
-    """A feedback file that cannot be used; the message says why, in the
-    student's terms, without quoting the file's content."""
-
-
 # ------------------------------------------------------------------ reading
-
-
-def _read_plain_file(path: Path, limit: int) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes. Links, devices
-    and pipes are refused without being followed or read."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        raise UnusableFile("it could not be opened as a plain file") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise UnusableFile("it is not a plain file")
-        if info.st_size > limit:
-            raise UnusableFile(f"it is larger than {limit // 2**20} MiB")
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, min(2**20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
-            raise UnusableFile(f"it is larger than {limit // 2**20} MiB")
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def read_history(path: Path | str) -> dict[str, list[float]]:
-    """A training history as ``{metric name: [value per epoch]}``, validated.
-
-    Accepted: a JSON object of 1 to 64 entries, each a plain metric name
-    (letters, digits, ``_ . -``) mapping to a list of 1 to 10,000 numbers.
-    ``NaN`` and infinities are kept (a training run that diverged records
-    them, and the report says so); anything else raises :class:`UnusableFile`.
-    """
-    raw = _read_plain_file(Path(path), MAX_HISTORY_BYTES)
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise UnusableFile("it is not valid JSON") from None
-    if not isinstance(data, dict) or not data:
-        raise UnusableFile("it is not a set of metric names with one list of numbers each")
-    if len(data) > MAX_SERIES:
-        raise UnusableFile(f"it records more than {MAX_SERIES} metrics")
-    history = {}
-    for key, values in data.items():
-        if not SERIES_NAME.match(key):
-            raise UnusableFile("a metric name in it is not a plain name")
-        if not isinstance(values, list) or not values:
-            raise UnusableFile(f"`{key}` is not a list of values per epoch")
-        if len(values) > MAX_EPOCHS:
-            raise UnusableFile(f"`{key}` has more than {MAX_EPOCHS:,} epochs")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            raise UnusableFile(f"`{key}` holds something other than numbers")
-        try:
-            history[key] = [float(v) for v in values]
-        except OverflowError:
-            raise UnusableFile(f"`{key}` holds a number too large to draw") from None
-    return history
 
 
 def _load_npz(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Named arrays of an ``.npz`` file, bounded in size, without pickle."""
-    raw = _read_plain_file(path, MAX_NPZ_BYTES)
+    raw = read_plain_file(path, MAX_NPZ_BYTES)
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             if sum(info.file_size for info in archive.infolist()) > MAX_NPZ_BYTES:
@@ -163,7 +91,7 @@ def _metrics(result: GradingResult, feedback_dir: Path | None) -> dict[str, floa
     metrics = result.metrics
     if not metrics and feedback_dir is not None:
         try:
-            metrics = json.loads(_read_plain_file(feedback_dir / METRICS_FILE, 2**20))
+            metrics = json.loads(read_plain_file(feedback_dir / METRICS_FILE, 2**20))
         except (UnusableFile, ValueError, UnicodeDecodeError, RecursionError):
             metrics = {}
     if not isinstance(metrics, dict):
