@@ -14,7 +14,7 @@ from pathlib import Path
 
 from autograder import __version__
 from autograder.course import CourseError, known_assignments, load_assignment
-from autograder.engine import batch, sandbox
+from autograder.engine import batch, gpu, sandbox
 from autograder.engine.evaluate import EvaluationError
 from autograder.engine.execute import KernelStartError
 from autograder.engine.grade import GraderFault, grade_submission
@@ -24,7 +24,8 @@ from autograder.records.commands import add_commands as add_record_commands
 from autograder.doctor import add_commands as add_doctor_commands
 from autograder.similarity import add_commands as add_similarity_commands
 
-GRADING_ERRORS = (CourseError, EvaluationError, KernelStartError, sandbox.SandboxError, GraderFault)
+GRADING_ERRORS = (CourseError, EvaluationError, KernelStartError, sandbox.SandboxError, GraderFault,
+                  gpu.GpuError)
 
 
 def _add_grade(commands) -> None:
@@ -38,6 +39,12 @@ def _add_grade(commands) -> None:
     grade.add_argument("--course-dir", type=Path, help="nbgrader course directory (default: this checkout)")
     grade.add_argument("--sandbox", choices=sandbox.MODES, default="auto",
                        help="confine the student's kernel: bwrap, none, or auto (bwrap where it works)")
+    grade.add_argument("--gpus", default="auto",
+                       help="GPUs the kernels may use: auto (every GPU nvidia-smi lists; none "
+                            "without one), none, or indices such as 0,1")
+    grade.add_argument("--per-gpu",
+                       help="kernels sharing one GPU at once (default: as many as fit the "
+                            "assignment's gpu_memory_gib in the card's memory)")
     grade.add_argument("--output-dir", type=Path,
                        help="write results.json, feedback/ and report.html here (one folder per "
                             "student for a batch; default for a batch: graded/<assignment>)")
@@ -66,19 +73,25 @@ def _run_grade(args) -> int:
     assignment = load_assignment(
         args.assignment, args.course_dir,
         cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-        evaluation_timeout=args.evaluation_timeout, memory_gib=args.memory_gib, max_processes=args.max_processes,
-        max_output_mib=args.max_output_mib,
+        evaluation_timeout=args.evaluation_timeout, memory_gib=args.memory_gib,
+        max_processes=args.max_processes, max_output_mib=args.max_output_mib,
     )
+    gpus = gpu.select_gpus(args.gpus, available=gpu.detect_gpus() if args.gpus != "none" else [])
+    per_gpu = gpu.parse_per_gpu(args.per_gpu) if args.per_gpu else None
+    capacity = gpu.capacities(gpus, per_gpu=per_gpu, limits=assignment.limits)
     if args.submission.is_dir():
-        return _grade_folder(args, assignment)
+        return _grade_folder(args, assignment, capacity)
     _preflight(assignment, args.sandbox, start_kernel=False)
     out = args.output_dir
     feedback_dir = out / "feedback" if out else None
     if feedback_dir:
         shutil.rmtree(feedback_dir, ignore_errors=True)  # nothing left from an earlier version
+    # One notebook takes the first GPU named, its share as if --per-gpu kernels shared it.
+    allotted = gpus[0] if gpus else None
     result = grade_submission(
         args.submission, assignment, workdir=args.workdir, sandbox_mode=args.sandbox,
-        feedback_dir=feedback_dir, also_hidden=args.hide,
+        feedback_dir=feedback_dir, also_hidden=args.hide, allotted=allotted,
+        gpu_memory_fraction=gpu.memory_share(capacity[allotted.index]) if allotted else 1.0,
     )
     result.student = args.student
     for note in result.staff_notes:
@@ -103,7 +116,7 @@ def _preflight(assignment, sandbox_mode: str, *, start_kernel: bool) -> None:
                           + "\n".join(format_finding(p) for p in problems))
 
 
-def _grade_folder(args, assignment) -> int:
+def _grade_folder(args, assignment, gpu_capacity: dict[int, int]) -> int:
     misplaced = [name for name in ("json_path", "workdir", "student") if getattr(args, name)]
     if misplaced:
         options = ", ".join("--" + n.replace("_path", "") for n in misplaced)
@@ -118,7 +131,7 @@ def _grade_folder(args, assignment) -> int:
     _preflight(assignment, args.sandbox, start_kernel=True)
     result = batch.grade_batch(
         args.submission, assignment, output_dir=output_dir, workers=args.workers,
-        force=args.force, sandbox_mode=args.sandbox,
+        force=args.force, sandbox_mode=args.sandbox, gpu_capacity=gpu_capacity,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     from autograder.feedback.summary import write_class_summary

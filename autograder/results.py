@@ -56,6 +56,10 @@ class GradingResult:
     failed integrity check); never shown to the student."""
     sandbox: str = ""
     """What confined the student's kernel: ``bwrap``, or ``none`` and why."""
+    backend: str = ""
+    """The Keras backend the kernel was given (``KERAS_BACKEND``)."""
+    device: str = ""
+    """What the kernel was given to train on: ``CPU``, or which GPU and its share."""
     metrics: dict[str, float] = field(default_factory=dict)
     """Headline measurements the suite made itself, e.g. ``test_accuracy``."""
     student: str = ""
@@ -80,6 +84,8 @@ class GradingResult:
             "notes": list(self.notes),
             "staff_notes": list(self.staff_notes),
             "sandbox": self.sandbox,
+            "backend": self.backend,
+            "device": self.device,
             "metrics": dict(self.metrics),
             "student": self.student,
             "tests": [t.to_dict() for t in self.tests],
@@ -97,6 +103,8 @@ class GradingResult:
             notes=list(data.get("notes", [])),
             staff_notes=list(data.get("staff_notes", [])),
             sandbox=data.get("sandbox", ""),
+            backend=data.get("backend", ""),
+            device=data.get("device", ""),
             metrics=dict(data.get("metrics", {})),
             student=data.get("student", ""),
         )

@@ -338,3 +338,31 @@ def test_a_sandboxed_process_sees_exactly_the_bound_nodes():
     inside_fake, inside_dev = listing.stdout.split("--\n")
     assert inside_fake.split() == ["nvidia-uvm", "nvidia1", "nvidiactl"]
     assert not any(name.startswith("nvidia") for name in inside_dev.split())
+
+
+# ---------------------------------------------------------------- wired into grading
+
+
+def test_a_batch_child_grades_on_the_gpu_slot_it_was_given():
+    from autograder.course import load_assignment
+    from autograder.engine import batch
+
+    assignment = load_assignment("linear_grading")
+    submission = batch.Submission("alice", assignment.release_notebook)
+
+    def child(**kw):
+        return batch._child_command(submission, assignment, Path("out"), sandbox_mode="none",
+                                    hide=[], **kw)
+
+    on_gpu = child(gpu_index=1, per_gpu=3)
+    assert on_gpu[on_gpu.index("--gpus") + 1] == "1" and on_gpu[on_gpu.index("--per-gpu") + 1] == "3"
+    on_cpu = child(gpu_index=None, per_gpu=None)
+    assert on_cpu[on_cpu.index("--gpus") + 1] == "none" and "--per-gpu" not in on_cpu
+
+
+def test_a_kernel_without_a_gpu_sees_none_whatever_the_grader_inherited(tmp_path, monkeypatch):
+    from autograder.engine import execute
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    env = execute.kernel_env(tmp_path, device=gpu.kernel_env(gpu=None, memory_fraction=1.0))
+    assert env["CUDA_VISIBLE_DEVICES"] == "" and env["JAX_PLATFORMS"] == "cpu"

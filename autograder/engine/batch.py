@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.course import Assignment
+from autograder.engine.gpu import GpuSlots
 from autograder.engine.grade import can_hide
 from autograder.engine.record import fingerprint
 from autograder.results import RESULTS_FILE
@@ -133,7 +134,8 @@ def _already_graded(results_file: Path, expected: dict) -> float | None:
 
 
 def _child_command(submission: Submission, assignment: Assignment, out: Path, *,
-                   sandbox_mode: str, hide: list[Path]) -> list[str]:
+                   sandbox_mode: str, hide: list[Path], gpu_index: int | None,
+                   per_gpu: int | None) -> list[str]:
     limits = assignment.limits
     command = [
         sys.executable, "-m", "autograder.cli", "grade", str(submission.path),
@@ -145,22 +147,29 @@ def _child_command(submission: Submission, assignment: Assignment, out: Path, *,
         "--memory-gib", str(limits.memory_gib),
         "--max-processes", str(limits.max_processes),
         "--max-output-mib", str(limits.max_output_mib),
+        "--gpus", "none" if gpu_index is None else str(gpu_index),
     ]
+    if per_gpu:
+        command += ["--per-gpu", str(per_gpu)]
     for path in hide:
         command += ["--hide", str(path)]
     return command
 
 
 def _grade_one(submission: Submission, assignment: Assignment, out: Path, *,
-               sandbox_mode: str, hide: list[Path]) -> tuple[float | None, str]:
-    """Grade in a child process; the score, or ``None`` and why it failed."""
+               sandbox_mode: str, hide: list[Path], slots: GpuSlots) -> tuple[float | None, str]:
+    """Grade in a child process, holding a GPU slot when there are GPUs; the
+    score, or ``None`` and why it failed."""
     limits = assignment.limits
     budget = limits.startup_timeout + limits.notebook_timeout + limits.evaluation_timeout + 120
     try:
-        completed = subprocess.run(
-            _child_command(submission, assignment, out, sandbox_mode=sandbox_mode, hide=hide),
-            capture_output=True, text=True, timeout=budget,
-        )
+        with slots.take() as gpu_index:
+            completed = subprocess.run(
+                _child_command(submission, assignment, out, sandbox_mode=sandbox_mode, hide=hide,
+                               gpu_index=gpu_index,
+                               per_gpu=slots.capacity.get(gpu_index) if gpu_index is not None else None),
+                capture_output=True, text=True, timeout=budget,
+            )
     except subprocess.TimeoutExpired:
         return None, f"grading took longer than {budget} s and was stopped"
     results_file = out / RESULTS_FILE
@@ -177,14 +186,17 @@ def _progress_line(done: int, total: int, text: str, width: int = 24) -> str:
 
 def grade_batch(directory: Path, assignment: Assignment, *, output_dir: Path,
                 workers: int | None = None, force: bool = False, sandbox_mode: str = "auto",
+                gpu_capacity: dict[int, int] | None = None,
                 progress: Callable[[str], None] | None = None) -> BatchSummary:
     """Grade every submission of ``assignment`` in ``directory`` into ``output_dir``.
 
     ``output_dir/<student>/`` receives ``results.json``, ``feedback/`` and
     ``report.html``. ``workers`` submissions are graded at once (default: the
     number of cores). Students already graded with the same submission and
-    suite are skipped unless ``force``. ``progress`` receives one line per
-    finished submission.
+    suite are skipped unless ``force``. ``gpu_capacity`` maps each GPU's
+    index to the kernels it takes at once (:mod:`autograder.engine.gpu`); a
+    worker waits for a free GPU slot when all are taken. ``progress``
+    receives one line per finished submission.
     """
     output_dir = Path(output_dir)
     submissions, problems = discover(directory, assignment.name)
@@ -207,10 +219,11 @@ def grade_batch(directory: Path, assignment: Assignment, *, output_dir: Path,
     if summary.skipped:
         say(f"skipping {len(summary.skipped)} already graded (use --force to regrade)")
     done = 0
+    slots = GpuSlots(gpu_capacity or {})
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         futures = {
             pool.submit(_grade_one, s, assignment, output_dir / s.student,
-                        sandbox_mode=sandbox_mode, hide=hide): (s, time.perf_counter())
+                        sandbox_mode=sandbox_mode, hide=hide, slots=slots): (s, time.perf_counter())
             for s in todo
         }
         for future in as_completed(futures):

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from traitlets import List, Unicode
 
 from autograder.course import PACKAGE_DIR, SUITES_DIR, Limits
 from autograder.datasets._files import DATA_DIR_ENV, MANIFEST_NAME, OFFLINE_ENV, kit_data_dir
-from autograder.engine import sandbox, untrusted
+from autograder.engine import gpu, sandbox, untrusted
 from autograder.engine.prepare import grade_id
 
 # TensorFlow's C++ start-up chatter goes to the kernel's stderr; keep the
@@ -325,16 +326,20 @@ def _error_note(cell, index: int, timeout: int | None, reply: dict | None) -> st
     return None
 
 
-def kernel_env(workdir: Path, data_view: Path | None = None) -> dict[str, str]:
+def kernel_env(workdir: Path, data_view: Path | None = None,
+               device: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of the student's kernel: the allowed part of the
     grader's (see :data:`KERNEL_ENV_NAMES`), writable configuration caches,
-    and, given a ``data_view``, the loaders pointed at it alone, offline."""
+    given a ``data_view`` the loaders pointed at it alone, offline, and the
+    ``device`` variables (:func:`autograder.engine.gpu.kernel_env`), which
+    override any inherited ones."""
     env = {
         name: value for name, value in os.environ.items()
         if name in KERNEL_ENV_NAMES or name.startswith(KERNEL_ENV_PREFIXES)
     }
     if data_view is not None:
         env.update({DATA_DIR_ENV: str(data_view), OFFLINE_ENV: "1"})
+    env.update(device or {})
     return {
         **env, **KERNEL_ENV,
         # Configuration caches must be writable even when HOME is hidden.
@@ -356,7 +361,7 @@ def data_view_files(view: Path | None) -> dict[Path, Path]:
 
 
 def _kernel_manager(mode: str, runtime_dir: Path, workdir: Path, hidden: list[Path],
-                    limits: Limits, data_view: Path | None):
+                    limits: Limits, data_view: Path | None, allotted: gpu.Gpu | None):
     # Asynchronous managers, as nbclient expects: a blocking client would stall
     # its event loop, and with it the check that notices a dead kernel.
     if mode == "none":
@@ -383,6 +388,7 @@ def _kernel_manager(mode: str, runtime_dir: Path, workdir: Path, hidden: list[Pa
             data_files=data_view_files(data_view),
             tmpfs_bytes=int(limits.memory_gib * GIB),
             seccomp_file=seccomp_file,
+            devices=gpu.device_nodes(allotted.node_number) if allotted else (),
         ),
     )
     # A signal would reach bwrap, not the kernel: interrupt with a message.
@@ -404,7 +410,8 @@ class _Attempt:
 
 def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
         sandbox_mode: str = "none", hidden: list[Path] = (),
-        data_view: Path | None = None) -> Execution:
+        data_view: Path | None = None, allotted: gpu.Gpu | None = None,
+        gpu_memory_fraction: float = 1.0) -> Execution:
     """Execute ``notebook`` in ``workdir`` (outputs are written into the cells),
     then ``final_cell`` in the same kernel. Cell errors do not stop the run; a
     cell that kills the kernel is skipped in a fresh kernel (see the module).
@@ -412,10 +419,19 @@ def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
     ``sandbox_mode`` is ``"bwrap"`` or ``"none"`` (see :mod:`sandbox`);
     ``hidden`` paths are invisible to a sandboxed kernel; ``data_view`` is
     the directory of data files the kernel's loaders read (see
-    :mod:`autograder.datasets.served`).
+    :mod:`autograder.datasets.served`); ``allotted`` the GPU the kernel may
+    use, at most ``gpu_memory_fraction`` of its memory (none: no GPU).
     """
     execution = Execution()
     (workdir / ".config").mkdir(exist_ok=True)  # IPython warns when its parent is missing
+    device = {"allotted": allotted,
+              "env": gpu.kernel_env(gpu=allotted, memory_fraction=gpu_memory_fraction)}
+    setup = gpu.kernel_setup_code(gpu=allotted, memory_fraction=gpu_memory_fraction,
+                                  backend=os.environ.get("KERAS_BACKEND", "tensorflow"))
+    if setup:  # run by IPython at the kernel's start, before any student cell
+        startup = workdir / ".config" / "ipython" / "profile_default" / "startup"
+        startup.mkdir(parents=True)
+        untrusted.replace_file(startup / "00-gpu-memory.py", setup + "\n")
     student_cells = len(notebook.cells)
     if final_cell is not None:
         notebook.cells.append(final_cell)
@@ -427,7 +443,7 @@ def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
     try:
         while True:
             attempt = _run_once(notebook, student_cells, workdir, limits, sandbox_mode,
-                                list(hidden), data_view, skipped, budget, log, execution)
+                                list(hidden), data_view, device, skipped, budget, log, execution)
             truncated = truncated or attempt.output_truncated
             if attempt.died_at is None:
                 break
@@ -482,8 +498,8 @@ def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
 
 
 def _run_once(notebook, student_cells: int, workdir: Path, limits: Limits, sandbox_mode: str,
-              hidden: list[Path], data_view: Path | None, skipped: set[int], budget: dict,
-              log: CappedLog, execution: Execution) -> _Attempt:
+              hidden: list[Path], data_view: Path | None, device: dict, skipped: set[int],
+              budget: dict, log: CappedLog, execution: Execution) -> _Attempt:
     """Start a kernel, run every cell not in ``skipped``, shut it down."""
     attempt = _Attempt()
     client = LimitedClient(
@@ -499,8 +515,9 @@ def _run_once(notebook, student_cells: int, workdir: Path, limits: Limits, sandb
     runtime_dir = Path(tempfile.mkdtemp(prefix="ag-kernel-"))
     started = time.perf_counter()
     try:
-        client.km = _kernel_manager(sandbox_mode, runtime_dir, workdir, hidden, limits, data_view)
-        client.start_new_kernel(env=kernel_env(workdir, data_view),
+        client.km = _kernel_manager(sandbox_mode, runtime_dir, workdir, hidden, limits, data_view,
+                                    device["allotted"])
+        client.start_new_kernel(env=kernel_env(workdir, data_view, device["env"]),
                                 stdout=log.write_fd, stderr=log.write_fd)
         client.start_new_kernel_client()
     except Exception as exc:

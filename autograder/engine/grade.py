@@ -16,7 +16,7 @@ from autograder.artifacts import KINDS, UnusableFile, read_history
 from autograder.atomic import write_atomic
 from autograder.course import PACKAGE_DIR, SUITES_DIR, Assignment
 from autograder.datasets import DatasetError, served
-from autograder.engine import evaluate, execute, export, prepare, sandbox, untrusted
+from autograder.engine import evaluate, execute, export, gpu, prepare, sandbox, untrusted
 from autograder.results import CheckResult, GradingResult, Status
 
 
@@ -139,7 +139,8 @@ def sandbox_description(mode: str, requested: str) -> str:
 
 def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path | None = None,
                      sandbox_mode: str = "auto", feedback_dir: Path | None = None,
-                     also_hidden: Sequence[Path] = ()) -> GradingResult:
+                     also_hidden: Sequence[Path] = (), allotted: gpu.Gpu | None = None,
+                     gpu_memory_fraction: float = 1.0) -> GradingResult:
     """Grade ``submission`` against ``assignment``'s hidden suite.
 
     Runs the stages in order: the hidden suite is copied and fingerprinted
@@ -153,7 +154,9 @@ def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path 
     ``none`` (see :mod:`autograder.engine.sandbox`). ``feedback_dir``
     receives what a feedback report draws: the training history and what the
     suite measured. ``also_hidden`` paths are kept from the kernel besides
-    :func:`hidden_paths`.
+    :func:`hidden_paths`. ``allotted`` is the GPU the kernel may use, at
+    most ``gpu_memory_fraction`` of its memory (none: the CPU alone); the
+    hidden suite runs on the CPU unless the assignment says otherwise.
 
     Anything wrong with the submission is reported in the result, whose
     maximum is always the assignment's. Raises when grading itself cannot
@@ -165,7 +168,10 @@ def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path 
     mode, warning = sandbox.choose(sandbox_mode)
     submission = Path(submission)
     result = GradingResult(assignment.name, str(submission),
-                           sandbox=sandbox_description(mode, sandbox_mode))
+                           sandbox=sandbox_description(mode, sandbox_mode),
+                           backend=os.environ.get("KERAS_BACKEND", "tensorflow"),
+                           device=(f"GPU {allotted.index} ({allotted.name}, "
+                                   f"{gpu_memory_fraction:.0%} of its memory)" if allotted else "CPU"))
     if warning:
         result.staff_notes.append(warning)
     with evaluate.TrustedSuite(assignment.suite_dir) as suite, \
@@ -202,7 +208,7 @@ def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path 
                 notebook, workdir, assignment.limits,
                 final_cell=export.export_cell(assignment.artifacts, artifacts_dir),
                 sandbox_mode=mode, hidden=hidden_paths(assignment, submission, also_hidden),
-                data_view=view,
+                data_view=view, allotted=allotted, gpu_memory_fraction=gpu_memory_fraction,
             )
             result.timings.update(ran.timings)
             result.notes.extend(ran.notes)
@@ -217,10 +223,13 @@ def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path 
 
             t = time.perf_counter()
             feedback = Path(feedback_dir) if feedback_dir is not None else private / "feedback"
+            suite_env = gpu.evaluator_env(limits=assignment.limits, gpu=allotted,
+                                          memory_fraction=gpu_memory_fraction)
+            if seed is not None:
+                suite_env[served.HOLDOUT_SEED_ENV] = str(seed)
             result.tests = suite.run(
                 artifacts_dir, workdir / "report.json",
-                timeout=assignment.limits.evaluation_timeout, feedback_dir=feedback,
-                env={served.HOLDOUT_SEED_ENV: str(seed)} if seed is not None else None,
+                timeout=assignment.limits.evaluation_timeout, feedback_dir=feedback, env=suite_env,
             )
             result.timings["evaluate"] = time.perf_counter() - t
             result.metrics = _keep_feedback(assignment, artifacts_dir, feedback)

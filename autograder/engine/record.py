@@ -85,7 +85,7 @@ def summary(result: GradingResult) -> str:
     for note in result.notes:
         lines.append(f"  note: {note}")
     if result.sandbox:
-        lines.append(f"  sandbox: {result.sandbox}")
+        lines.append(f"  sandbox: {result.sandbox}; backend: {result.backend}; device: {result.device}")
     lines.append(
         f"  score {_points(result.score)}/{_points(result.max_score)} "
         f"in {result.execution_time:.1f} s"
