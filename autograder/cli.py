@@ -1,7 +1,8 @@
 """``autograder``: the command line, a thin layer over the engine.
 
 Exit codes: 0 when grading ran, whatever the score; 2 when it could not run
-(unknown assignment, missing course files, a broken hidden suite). A batch
+(any :class:`~autograder.errors.StopGrading`: unknown assignment, missing
+course files, a broken hidden suite, a grader fault). A batch
 exits 0 when every submission was graded and 1 when some could not be.
 """
 
@@ -14,18 +15,13 @@ from pathlib import Path
 
 from autograder import __version__
 from autograder.course import CourseError, known_assignments, load_assignment
-from autograder.engine import batch, gpu, sandbox
-from autograder.engine.evaluate import EvaluationError
-from autograder.engine.execute import KernelStartError
-from autograder.engine.grade import GraderFault, grade_submission
-from autograder.engine.prepare import SubmissionError
-from autograder.engine.record import record_submission, summary, write_json
-from autograder.records.commands import add_commands as add_record_commands
 from autograder.doctor import add_commands as add_doctor_commands
+from autograder.engine import batch, gpu, sandbox
+from autograder.engine.grade import GraderFault, grade_submission
+from autograder.engine.record import record_submission, summary, write_json
+from autograder.errors import StopGrading
+from autograder.records.commands import add_commands as add_record_commands
 from autograder.similarity import add_commands as add_similarity_commands
-
-GRADING_ERRORS = (CourseError, EvaluationError, KernelStartError, sandbox.SandboxError, GraderFault,
-                  gpu.GpuError)
 
 
 def _add_grade(commands) -> None:
@@ -185,9 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except (*GRADING_ERRORS, batch.NoSubmissionsError, SubmissionError) as exc:
+    except StopGrading as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
 
 
 if __name__ == "__main__":

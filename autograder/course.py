@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.artifacts import KINDS
+from autograder.errors import StopGrading
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SUITES_DIR = PACKAGE_DIR / "suites"
 COURSE_DIR_ENV = "AUTOGRADER_COURSE_DIR"
 
 
-class CourseError(Exception):
+class CourseError(StopGrading):
     """The course directory or an assignment in it is missing or malformed."""
 
 
@@ -56,6 +57,19 @@ class Limits:
     evaluate_on_gpu: bool = False
     """Whether the hidden suite may use the kernel's GPU; by default it runs on
     the CPU, whatever the kernel used."""
+
+    def __post_init__(self):
+        for name, spec in self.__dataclass_fields__.items():
+            value = getattr(self, name)
+            if spec.type in ("bool", bool):
+                ok = isinstance(value, bool)
+                rule = "true or false"
+            else:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+                ok = ok and (spec.type not in ("int", int) or float(value).is_integer())
+                rule = "a positive whole number" if spec.type in ("int", int) else "a positive number"
+            if not ok:
+                raise CourseError(f"Limit {name} = {value!r} is not valid: it must be {rule}.")
 
 
 @dataclass(frozen=True)
@@ -152,11 +166,15 @@ def load_assignment(name: str, course_dir: Path | None = None, **limit_overrides
             f"known limits are {', '.join(Limits.__dataclass_fields__)}."
         )
     overrides = {k: v for k, v in limit_overrides.items() if v is not None}
+    try:
+        limits = Limits(**{**declared, **overrides})
+    except CourseError as exc:
+        raise CourseError(f"{config_path} (or the command line): {exc}") from None
     assignment = Assignment(
         name=name,
         course_dir=course_dir,
         artifacts=artifacts,
-        limits=Limits(**{**declared, **overrides}),
+        limits=limits,
         datasets=tuple(datasets),
     )
     for required in (assignment.source_notebook, assignment.release_notebook):

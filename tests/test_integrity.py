@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.course import load_assignment
+from autograder.course import CourseError, load_assignment
 from autograder.engine import execute
 from autograder.engine.evaluate import EvaluationError, PlannedCheck, collect_plan, run_suite
 from autograder.engine.grade import GraderFault, _grader_fault_in, grade_submission
@@ -175,3 +175,9 @@ def test_the_kernels_loaders_read_the_data_view_alone_and_offline(tmp_path, monk
     monkeypatch.setenv("AUTOGRADER_DATA_DIR", "/srv/all-the-data")
     env = execute.kernel_env(tmp_path, tmp_path / "view")
     assert env["AUTOGRADER_DATA_DIR"] == str(tmp_path / "view") and env["AUTOGRADER_OFFLINE"] == "1"
+
+
+def test_a_limit_that_makes_no_sense_is_refused_naming_it_and_where_it_came_from():
+    with pytest.raises(CourseError, match=r"assignment.toml \(or the command line\): Limit cell_timeout = 0 "
+                                          r"is not valid: it must be a positive whole number"):
+        load_assignment(A, cell_timeout=0)

@@ -26,10 +26,11 @@ from autograder.course import Assignment
 from autograder.engine.gpu import GpuSlots
 from autograder.engine.grade import can_hide
 from autograder.engine.record import fingerprint
+from autograder.errors import StopGrading
 from autograder.results import RESULTS_FILE
 
 
-class NoSubmissionsError(Exception):
+class NoSubmissionsError(StopGrading):
     """The folder given to a batch holds nothing to grade."""
 
 

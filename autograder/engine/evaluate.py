@@ -33,11 +33,12 @@ from autograder import artifacts as artifact_files
 from autograder.course import PACKAGE_DIR
 from autograder.datasets._files import kit_data_dir
 from autograder.engine import untrusted
+from autograder.errors import StopGrading
 from autograder.results import CheckResult, Status
 
 
 
-class EvaluationError(Exception):
+class EvaluationError(StopGrading):
     """The hidden suite itself could not run (a broken suite, not a bad submission)."""
 
 

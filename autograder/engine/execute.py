@@ -36,6 +36,7 @@ from autograder.course import PACKAGE_DIR, SUITES_DIR, Limits
 from autograder.datasets._files import DATA_DIR_ENV, MANIFEST_NAME, OFFLINE_ENV, kit_data_dir
 from autograder.engine import gpu, sandbox, untrusted
 from autograder.engine.prepare import grade_id
+from autograder.errors import StopGrading
 
 # TensorFlow's C++ start-up chatter goes to the kernel's stderr; keep the
 # executed notebook readable.
@@ -53,7 +54,7 @@ MAX_RESTARTS = 2
 GIB = 1024**3
 
 
-class KernelStartError(Exception):
+class KernelStartError(StopGrading):
     """No kernel could be started: a problem of the grading machine, not the submission."""
 
 

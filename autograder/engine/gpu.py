@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.course import Limits
+from autograder.errors import StopGrading
 
 NVIDIA_SMI_QUERY = ("nvidia-smi", "--query-gpu=index,uuid,pci.bus_id,memory.total,name",
                     "--format=csv,noheader,nounits")
@@ -61,7 +62,7 @@ CONTROL_NODES = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools")
 """The driver's device nodes shared by every GPU (beside each GPU's own ``nvidia<minor>``)."""
 
 
-class GpuError(Exception):
+class GpuError(StopGrading):
     """A ``--gpus`` or ``--per-gpu`` value that cannot be used, or a GPU whose device node is missing."""
 
 

@@ -17,10 +17,11 @@ from autograder.atomic import write_atomic
 from autograder.course import PACKAGE_DIR, SUITES_DIR, Assignment
 from autograder.datasets import DatasetError, served
 from autograder.engine import evaluate, execute, export, gpu, prepare, sandbox, untrusted
+from autograder.errors import StopGrading
 from autograder.results import CheckResult, GradingResult, Status
 
 
-class GraderFault(Exception):
+class GraderFault(StopGrading):
     """The grader's side failed (its data, its work directory), not the
     submission: the submission is not graded and nothing is recorded, so a
     rerun grades it once the fault is fixed."""

@@ -16,13 +16,15 @@ from pathlib import Path
 import nbformat
 from nbformat.warnings import DuplicateCellId
 
+from autograder.errors import StopGrading
+
 HIDDEN_TESTS = re.compile(
     r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*$.*?^[ \t]*### END HIDDEN TESTS[ \t]*\n?",
     re.MULTILINE | re.DOTALL,
 )
 
 
-class SubmissionError(Exception):
+class SubmissionError(StopGrading):
     """The submission file cannot be read as a notebook."""
 
 

@@ -30,13 +30,15 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from autograder.errors import StopGrading
+
 MODES = ("auto", "bwrap", "none")
 
 SANDBOX_UID = 65534
 """The kernel's user and group inside its namespace: ``nobody``, never root."""
 
 
-class SandboxError(Exception):
+class SandboxError(StopGrading):
     """The requested sandbox cannot be used on this machine."""
 
 

@@ -7,11 +7,12 @@ import json
 import warnings
 from pathlib import Path
 
+from autograder.errors import StopGrading
 from autograder.results import RESULTS_FILE, GradingResult
 
 
 
-class RecordsError(Exception):
+class RecordsError(StopGrading):
     """An input to an export is missing or wrong; the message says what to do."""
 
 
