@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ from autograder.results import Status
 
 from autograder.course import default_course_dir, load_assignment
 from autograder.doctor import check_dataset
+from autograder.engine.evaluate import collect_plan
 from autograder.engine.grade import grade_submission
 
 REPO = default_course_dir()
@@ -102,6 +105,18 @@ def grade_with_cli(notebook: Path, assignment: str, out: Path) -> subprocess.Com
     )
 
 
+@functools.cache
+def planned_points(assignment: str) -> dict[str, float]:
+    """The checks ``assignment``'s hidden suite declares and their points, in
+    the suite's order, as the grader plans them (collected; nothing runs)."""
+    return {c.name: c.points for c in collect_plan(load_assignment(assignment).suite_dir)}
+
+
+def earned(assignment: str, *checks: str) -> float:
+    """What passing ``checks`` of ``assignment`` earns."""
+    return sum(planned_points(assignment)[n] for n in checks)
+
+
 LINEAR_POINTS = {
     "test_data_summary": 1,
     "test_model_is_linear": 2,
@@ -146,6 +161,20 @@ def reference_cli(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def blank_release(grade):
+    """``blank_release(assignment)``: the committed release, as a student
+    receives it, graded once per session by the engine."""
+    cache = {}
+
+    def _blank(assignment):
+        if assignment not in cache:
+            cache[assignment] = grade(REPO / "assignments" / assignment / f"{assignment}.ipynb", assignment)
+        return cache[assignment]
+
+    return _blank
+
+
+@pytest.fixture(scope="session")
 def graded(grade, tmp_path_factory):
     """``graded(assignment, name, answers)``: a submission built from the
     release with ``answers`` filled in, graded once per session."""
@@ -167,3 +196,41 @@ def linear_partial_submission(tmp_path_factory):
     return make_submission(path, "linear_grading", {
         "summary": LINEAR_SUMMARY, "build_model": LINEAR_MODEL, "train": LINEAR_HAND_SET_WEIGHTS,
     })
+
+
+# ------------------------------------------------------------------ nbgrader
+
+
+def course_copy(tmp: Path, assignments) -> Path:
+    """A throw-away nbgrader course: the config and the instructor's sources."""
+    course = tmp / "course"
+    course.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    for name in assignments:
+        shutil.copytree(REPO / "solutions" / name, course / "solutions" / name, symlinks=False)
+    return course
+
+
+def nbgrader(course: Path, *args):
+    """Run an ``nbgrader`` command in ``course`` with its own gradebook; it must succeed."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args, "--db", f"sqlite:///{course / 'gradebook.db'}"],
+        cwd=course, capture_output=True, text=True, timeout=1200,
+        # nbgrader runs the `alembic` command by name: it must be on PATH.
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed
+
+
+def graded_cells(name):
+    """The graded cells of ``name``'s source notebook."""
+    notebook = nbformat.read(REPO / "solutions" / name / f"{name}.ipynb", as_version=4)
+    return [c for c in notebook.cells if c.metadata["nbgrader"].get("grade")]
+
+
+def check_called(cell) -> str:
+    """The hidden-suite check a graded cell runs (the bridge call's 2nd argument)."""
+    call = next(line for line in cell.source.splitlines() if line.startswith("check("))
+    return call.split(",")[1].strip().strip("'\"")

@@ -1,5 +1,6 @@
-"""cifar10_cnn graded end to end: the reference, the blank release and
-wrong-but-plausible answers, through the real engine and a real kernel.
+"""cifar10_cnn graded end to end: wrong-but-plausible answers, through the
+real engine and a real kernel. The reference and the blank release are graded
+in tests/test_every_assignment.py, as for every assignment.
 
 The reference trains on all 45,000 training images (about three minutes on
 two CPU cores). The wrong answers train for one epoch on 2,000 images: each
@@ -8,20 +9,10 @@ the seed or on the machine."""
 
 import pytest
 
-from autograder.results import Status
-from conftest import REPO, by_name, failing, needs_data_of
+from conftest import by_name, earned, failing, needs_data_of
 
 A = "cifar10_cnn"
 pytestmark = [pytest.mark.slow, needs_data_of(A)]
-SOLUTION = REPO / "solutions" / A / f"{A}.ipynb"
-BLANK = REPO / "assignments" / A / f"{A}.ipynb"
-POINTS = {
-    "test_split_sizes": 1,
-    "test_split_has_no_overlap": 2,
-    "test_output_layer": 1,
-    "test_parameter_budget": 1,
-    "test_test_accuracy": 4,
-}
 
 RANDOM_SPLIT = """
 indices = np.random.default_rng(0).permutation(len(x_train_full))
@@ -81,49 +72,15 @@ WRONG = {
 
 
 
-def earned(*names):
-    return sum(POINTS[n] for n in names)
-
-
-@pytest.fixture(scope="module")
-def reference(grade):
-    return grade(SOLUTION, A)
-
-
-@pytest.fixture(scope="module")
-def blank(grade):
-    return grade(BLANK, A)
-
-
 @pytest.fixture(scope="module")
 def wrong(graded):
     return lambda name: graded(A, name, WRONG[name])
 
 
-def test_points_match_notebook(reference):
-    assert {t.name: t.max_score for t in reference.tests} == POINTS
-
-
-def test_reference_earns_full_marks(reference):
-    assert reference.score == reference.max_score == sum(POINTS.values()), [
-        (t.name, t.status, t.output) for t in reference.tests
-    ]
-    assert all(t.status is Status.PASS for t in reference.tests)
-    assert not [n for n in reference.notes if "raised" in n or "limit" in n], reference.notes
-
-
-def test_blank_release_scores_zero_without_crashing(blank):
-    assert blank.score == 0
-    assert set(by_name(blank)) == set(POINTS)
-    assert all(t.status is Status.NOT_ATTEMPTED for t in blank.tests), [
-        (t.name, t.status, t.output) for t in blank.tests
-    ]
-
-
 def test_workshop_backwards_split(wrong):
     result = wrong("backwards")
     assert failing(result) == {"test_split_sizes", "test_test_accuracy"}
-    assert result.score == earned("test_split_has_no_overlap", "test_output_layer",
+    assert result.score == earned(A, "test_split_has_no_overlap", "test_output_layer",
                                   "test_parameter_budget")
     assert "the split is backwards" in by_name(result)["test_split_sizes"].output
 
@@ -131,7 +88,7 @@ def test_workshop_backwards_split(wrong):
 def test_validation_overlaps_training(wrong):
     result = wrong("overlap")
     assert failing(result) == {"test_split_has_no_overlap", "test_test_accuracy"}
-    assert result.score == earned("test_split_sizes", "test_output_layer", "test_parameter_budget")
+    assert result.score == earned(A, "test_split_sizes", "test_output_layer", "test_parameter_budget")
     assert "5,000 images are in both `x_train` and `x_val`" in \
         by_name(result)["test_split_has_no_overlap"].output
 
@@ -139,7 +96,7 @@ def test_validation_overlaps_training(wrong):
 def test_dense_only_network(wrong):
     result = wrong("dense_only")
     assert failing(result) == {"test_parameter_budget", "test_test_accuracy"}
-    assert result.score == earned("test_split_sizes", "test_split_has_no_overlap", "test_output_layer")
+    assert result.score == earned(A, "test_split_sizes", "test_split_has_no_overlap", "test_output_layer")
     assert "the budget is 500,000" in by_name(result)["test_parameter_budget"].output
     assert "use convolutions" in by_name(result)["test_test_accuracy"].output
 
@@ -147,7 +104,7 @@ def test_dense_only_network(wrong):
 def test_one_output_unit(wrong):
     result = wrong("one_output")
     assert failing(result) == {"test_output_layer", "test_test_accuracy"}
-    assert result.score == earned("test_split_sizes", "test_split_has_no_overlap",
+    assert result.score == earned(A, "test_split_sizes", "test_split_has_no_overlap",
                                   "test_parameter_budget")
     assert "y_train.shape[1] is 1" in by_name(result)["test_output_layer"].output
     assert any("cell 'train' raised" in note for note in result.notes), result.notes

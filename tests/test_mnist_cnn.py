@@ -1,5 +1,6 @@
-"""mnist_cnn graded end to end: the reference, the blank release and
-wrong-but-plausible answers, through the real engine and a real kernel.
+"""mnist_cnn graded end to end: wrong-but-plausible answers, through the
+real engine and a real kernel. The reference and the blank release are graded
+in tests/test_every_assignment.py, as for every assignment.
 
 The wrong answers train for one epoch on a small subset (or one step): each
 misses the accuracy target by a wide margin, so their scores do not depend on
@@ -7,20 +8,10 @@ the seed or on the machine."""
 
 import pytest
 
-from autograder.results import Status
-from conftest import REPO, by_name, failing, needs_data_of
+from conftest import by_name, earned, failing, needs_data_of
 
 A = "mnist_cnn"
 pytestmark = [pytest.mark.slow, needs_data_of(A)]
-SOLUTION = REPO / "solutions" / A / f"{A}.ipynb"
-BLANK = REPO / "assignments" / A / f"{A}.ipynb"
-POINTS = {
-    "test_images_prepared": 1,
-    "test_convolutional_layers": 2,
-    "test_output_is_probabilities": 2,
-    "test_parameter_budget": 2,
-    "test_test_accuracy": 4,
-}
 
 PREPARE = """
 x_train = x_train_raw.reshape(-1, 28, 28, 1).astype("float32"){scale}
@@ -93,49 +84,15 @@ WRONG = {
 
 
 
-def earned(*names):
-    return sum(POINTS[n] for n in names)
-
-
-@pytest.fixture(scope="module")
-def reference(grade):
-    return grade(SOLUTION, A)
-
-
-@pytest.fixture(scope="module")
-def blank(grade):
-    return grade(BLANK, A)
-
-
 @pytest.fixture(scope="module")
 def wrong(graded):
     return lambda name: graded(A, name, WRONG[name])
 
 
-def test_points_match_notebook(reference):
-    assert {t.name: t.max_score for t in reference.tests} == POINTS
-
-
-def test_reference_earns_full_marks(reference):
-    assert reference.score == reference.max_score == sum(POINTS.values()), [
-        (t.name, t.status, t.output) for t in reference.tests
-    ]
-    assert all(t.status is Status.PASS for t in reference.tests)
-    assert not [n for n in reference.notes if "raised" in n or "limit" in n], reference.notes
-
-
-def test_blank_release_scores_zero_without_crashing(blank):
-    assert blank.score == 0
-    assert set(by_name(blank)) == set(POINTS)
-    assert all(t.status is Status.NOT_ATTEMPTED for t in blank.tests), [
-        (t.name, t.status, t.output) for t in blank.tests
-    ]
-
-
 def test_single_conv_layer(wrong):
     result = wrong("one_conv")
     assert failing(result) == {"test_convolutional_layers", "test_test_accuracy"}
-    assert result.score == earned("test_images_prepared", "test_output_is_probabilities",
+    assert result.score == earned(A, "test_images_prepared", "test_output_is_probabilities",
                                   "test_parameter_budget")
     assert "1 Conv2D layer" in by_name(result)["test_convolutional_layers"].output
 
@@ -143,7 +100,7 @@ def test_single_conv_layer(wrong):
 def test_workshop_network_is_over_budget(wrong):
     result = wrong("workshop")
     assert failing(result) == {"test_parameter_budget", "test_test_accuracy"}
-    assert result.score == earned("test_images_prepared", "test_convolutional_layers",
+    assert result.score == earned(A, "test_images_prepared", "test_convolutional_layers",
                                   "test_output_is_probabilities")
     message = by_name(result)["test_parameter_budget"].output
     assert "2,174,442 parameters" in message and "budget is 250,000" in message
@@ -152,7 +109,7 @@ def test_workshop_network_is_over_budget(wrong):
 def test_unscaled_pixels(wrong):
     result = wrong("unscaled")
     assert failing(result) == {"test_images_prepared", "test_test_accuracy"}
-    assert result.score == earned("test_convolutional_layers", "test_output_is_probabilities",
+    assert result.score == earned(A, "test_convolutional_layers", "test_output_is_probabilities",
                                   "test_parameter_budget")
     assert "go up to 255" in by_name(result)["test_images_prepared"].output
     assert "scaled to [0, 1]" in by_name(result)["test_test_accuracy"].output
@@ -161,7 +118,7 @@ def test_unscaled_pixels(wrong):
 def test_missing_channel_axis(wrong):
     result = wrong("no_channel")
     assert failing(result) == {"test_images_prepared", "test_test_accuracy"}
-    assert result.score == earned("test_convolutional_layers", "test_output_is_probabilities",
+    assert result.score == earned(A, "test_convolutional_layers", "test_output_is_probabilities",
                                   "test_parameter_budget")
     assert "need a channel axis" in by_name(result)["test_images_prepared"].output
 
@@ -169,6 +126,6 @@ def test_missing_channel_axis(wrong):
 def test_sigmoid_output(wrong):
     result = wrong("sigmoid")
     assert failing(result) == {"test_output_is_probabilities", "test_test_accuracy"}
-    assert result.score == earned("test_images_prepared", "test_convolutional_layers",
+    assert result.score == earned(A, "test_images_prepared", "test_convolutional_layers",
                                   "test_parameter_budget")
     assert "uses `sigmoid`" in by_name(result)["test_output_is_probabilities"].output

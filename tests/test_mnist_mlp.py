@@ -1,5 +1,6 @@
-"""mnist_mlp graded end to end: the reference, the blank release and
-wrong-but-plausible answers, through the real engine and a real kernel.
+"""mnist_mlp graded end to end: wrong-but-plausible answers, through the
+real engine and a real kernel. The reference and the blank release are graded
+in tests/test_every_assignment.py, as for every assignment.
 
 The wrong answers train on small subsets or for few epochs: each fails the
 accuracy target by a wide margin, so their scores do not depend on the seed."""
@@ -8,19 +9,10 @@ accuracy target by a wide margin, so their scores do not depend on the seed."""
 import pytest
 
 from autograder.results import Status
-from conftest import REPO, by_name, failing, needs_data_of
+from conftest import by_name, earned, failing, needs_data_of, planned_points
 
 A = "mnist_mlp"
 pytestmark = [pytest.mark.slow, needs_data_of(A)]
-SOLUTION = REPO / "solutions" / A / f"{A}.ipynb"
-BLANK = REPO / "assignments" / A / f"{A}.ipynb"
-POINTS = {
-    "test_input_and_output_shapes": 1,
-    "test_outputs_are_probabilities": 2,
-    "test_parameter_budget": 1,
-    "test_training_loss_decreases": 1,
-    "test_test_accuracy": 5,
-}
 
 PREPARE = """
 x_train_scaled = x_train.astype("float32") / 255
@@ -53,26 +45,10 @@ def build(*, input="28, 28", hidden=(128,), output="softmax"):
 
 
 
-def earned(*names):
-    return sum(POINTS[n] for n in names)
-
-
-def test_reference_solution_scores_full_marks(reference_cli):
-    results, stdout = reference_cli(A)
-    assert {t["name"]: t["max_score"] for t in results["tests"]} == POINTS
-    assert all(t["status"] == "pass" for t in results["tests"]), results["tests"]
-    assert results["score"] == results["max_score"] == sum(POINTS.values()) == 10
-    assert "score 10/10" in stdout
-
-
-def test_blank_release_scores_zero_with_every_check_not_attempted(grade):
-    result = grade(BLANK, A)
-    assert result.score == 0 and result.max_score == sum(POINTS.values())
-    assert {t.status for t in result.tests} == {Status.NOT_ATTEMPTED}
-    checks = by_name(result)
+def test_blank_release_says_which_variables_are_missing(blank_release):
+    checks = by_name(blank_release(A))
     assert "does not define `model`" in checks["test_test_accuracy"].output
     assert "does not define `history`" in checks["test_training_loss_decreases"].output
-    assert any("NotImplementedError" in note for note in result.notes)
 
 
 def test_unscaled_training_images_fail_accuracy_with_a_hint_to_scale(graded):
@@ -84,7 +60,7 @@ def test_unscaled_training_images_fail_accuracy_with_a_hint_to_scale(graded):
         "train": TRAIN.format(loss="sparse_categorical_crossentropy", labels="y_fit", n=55000, epochs=3),
     })
     assert failing(result) == {"test_test_accuracy"}
-    assert result.score == sum(POINTS.values()) - 5 == 5
+    assert result.score == earned(A, *set(planned_points(A)) - failing(result)) == 5
     message = by_name(result)["test_test_accuracy"].output
     assert by_name(result)["test_test_accuracy"].score == 0
     assert "trained on unscaled images" in message and "Divide the training images by 255" in message
@@ -102,6 +78,7 @@ def test_sigmoid_output_is_not_a_probability_distribution(graded):
     })
     assert failing(result) == {"test_outputs_are_probabilities", "test_test_accuracy"}
     assert result.score == earned(
+        A,
         "test_input_and_output_shapes", "test_parameter_budget", "test_training_loss_decreases"
     ) == 3
     message = by_name(result)["test_outputs_are_probabilities"].output
@@ -123,6 +100,7 @@ def test_one_hot_labels_with_the_sparse_loss_stop_training(graded):
     assert checks["test_test_accuracy"].status is Status.FAIL
     assert failing(result) == {"test_training_loss_decreases", "test_test_accuracy"}
     assert result.score == earned(
+        A,
         "test_input_and_output_shapes", "test_outputs_are_probabilities", "test_parameter_budget"
     ) == 4
     assert "close to guessing" in checks["test_test_accuracy"].output
@@ -138,6 +116,7 @@ def test_far_too_many_parameters_fail_the_budget(graded):
     })
     assert failing(result) == {"test_parameter_budget", "test_test_accuracy"}
     assert result.score == earned(
+        A,
         "test_input_and_output_shapes", "test_outputs_are_probabilities", "test_training_loss_decreases"
     ) == 4
     assert "1,863,690 parameters; the budget is 300,000" in by_name(result)["test_parameter_budget"].output

@@ -1,84 +1,14 @@
-"""The nbgrader path: releases are what `nbgrader generate_assignment`
-produces, and `nbgrader autograde` records the same points as the CLI."""
+"""The nbgrader path: `nbgrader autograde` records the same points as the
+CLI. That every committed release is what `nbgrader generate_assignment`
+produces, and every graded cell is worth its check's points, is specified for
+every assignment in tests/test_every_assignment.py."""
 
-import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
-import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.course import known_assignments, load_assignment
-from autograder.engine.evaluate import run_suite
-from conftest import REPO, grade_with_cli
-
-NBGRADER = [sys.executable, "-m", "nbgrader"]
-
-
-def course_copy(tmp: Path, assignments) -> Path:
-    """A throw-away nbgrader course: the config and the instructor's sources."""
-    course = tmp / "course"
-    course.mkdir()
-    shutil.copy(REPO / "nbgrader_config.py", course)
-    for name in assignments:
-        shutil.copytree(REPO / "solutions" / name, course / "solutions" / name, symlinks=False)
-    return course
-
-
-def nbgrader(course: Path, *args):
-    completed = subprocess.run(
-        [*NBGRADER, *args, "--db", f"sqlite:///{course / 'gradebook.db'}"],
-        cwd=course, capture_output=True, text=True, timeout=1200,
-        # nbgrader runs the `alembic` command by name: it must be on PATH.
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"},
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return completed
-
-
-def graded_cells(name):
-    notebook = nbformat.read(REPO / "solutions" / name / f"{name}.ipynb", as_version=4)
-    return [c for c in notebook.cells if c.metadata["nbgrader"].get("grade")]
-
-
-def check_called(cell) -> str:
-    """The hidden-suite check a graded cell runs (the bridge call's 2nd argument)."""
-    call = next(line for line in cell.source.splitlines() if line.startswith("check("))
-    return call.split(",")[1].strip().strip("'\"")
-
-
-@pytest.mark.parametrize("name", known_assignments())
-def test_committed_release_is_what_generate_assignment_produces(name, tmp_path):
-    course = course_copy(tmp_path, [name])
-    nbgrader(course, "generate_assignment", name, "--force")
-    produced = course / "assignments" / name
-    committed = REPO / "assignments" / name
-    assert sorted(p.name for p in produced.iterdir()) == sorted(p.name for p in committed.iterdir())
-    for path in produced.iterdir():
-        if path.suffix == ".ipynb":
-            assert json.loads(path.read_text()) == json.loads((committed / path.name).read_text()), (
-                f"{committed / path.name} drifted from solutions/; run "
-                f"`nbgrader generate_assignment {name} --force` and commit the result."
-            )
-        else:
-            assert path.read_bytes() == (committed / path.name).read_bytes()
-
-
-@pytest.mark.parametrize("name", known_assignments())
-def test_every_check_has_one_graded_cell_worth_its_points(name, tmp_path):
-    source = nbformat.read(REPO / "solutions" / name / f"{name}.ipynb", as_version=4)
-    assert all(c.metadata.get("nbgrader", {}).get("grade_id") for c in source.cells), (
-        "every source cell needs an nbgrader grade_id so submissions can be matched to it"
-    )
-    assignment = load_assignment(name)
-    checks = run_suite(assignment.suite_dir, tmp_path / "none", tmp_path / "r.json", timeout=600)
-    cells = {check_called(c): c.metadata["nbgrader"]["points"] for c in graded_cells(name)}
-    assert cells == {c.name: c.max_score for c in checks}
+from conftest import REPO, check_called, course_copy, grade_with_cli, graded_cells, nbgrader
 
 
 @pytest.mark.slow
