@@ -79,6 +79,12 @@ def export_log_json(log: dict[str, ExportEntry]) -> str:
     return json.dumps({name: entry.to_dict() for name, entry in log.items()})
 
 
+def suffixes(artifacts: dict[str, str]) -> dict[str, str]:
+    """Kind -> file suffix for the kinds of ``artifacts`` (variable -> kind),
+    what the kernel-side exporter needs to name its files."""
+    return {kind: KINDS[kind].suffix for kind in set(artifacts.values())}
+
+
 def variable_of(filename: str) -> str | None:
     """The variable an artifact file holds (``model`` for ``model.keras``), if any."""
     for kind in KINDS.values():

@@ -20,7 +20,9 @@ import warnings
 import zipfile
 from pathlib import Path
 
+from autograder.artifacts import EXPORT_LOG, suffixes
 from autograder.course import load_assignment
+from autograder.datasets.served import HOLDOUT_SEED_ENV
 from autograder.engine.evaluate import run_suite
 from autograder.engine.kernel_export import _autograder_export_artifacts
 from autograder.results import Status
@@ -61,13 +63,15 @@ def check(assignment_name: str, check_name: str, namespace: dict) -> float:
     with warnings.catch_warnings():
         # nbgrader gives a graded cell 0 points if it writes to stderr.
         warnings.simplefilter("ignore")
-        _autograder_export_artifacts(namespace, assignment.artifacts, str(artifacts_dir))
+        _autograder_export_artifacts(namespace, assignment.artifacts, str(artifacts_dir),
+                                     suffixes(assignment.artifacts), EXPORT_LOG)
     try:
         key = f"{assignment_name}:{_digest(artifacts_dir)}"
         if key not in _reports:
+            # The kernel here loaded every training image: nothing was held out.
             results = run_suite(
                 assignment.suite_dir, artifacts_dir, workdir / "report.json",
-                timeout=assignment.limits.evaluation_timeout,
+                timeout=assignment.limits.evaluation_timeout, env={HOLDOUT_SEED_ENV: ""},
             )
             _reports[key] = {r.name: r for r in results}
     finally:

@@ -234,3 +234,24 @@ def check_called(cell) -> str:
     """The hidden-suite check a graded cell runs (the bridge call's 2nd argument)."""
     call = next(line for line in cell.source.splitlines() if line.startswith("check("))
     return call.split(",")[1].strip().strip("'\"")
+
+
+MNIST_PREPARE = """
+x_train_scaled = x_train.astype("float32") / 255
+x_test_scaled = x_test.astype("float32") / 255
+x_fit, y_fit = x_train_scaled[:-5000], y_train[:-5000]
+x_val, y_val = x_train_scaled[-5000:], y_train[-5000:]
+"""
+"""mnist_mlp's data answer as the notebook teaches it: scaled, the last 5,000
+of the training images the kernel is served kept for validation."""
+MNIST_MLP_MODEL = """
+keras.utils.set_random_seed(1)
+model = keras.Sequential([
+    keras.Input(shape=(28, 28)),
+    keras.layers.Flatten(),
+    keras.layers.Dense(256, activation="relu"),
+    keras.layers.Dropout(0.2),
+    keras.layers.Dense(10, activation="softmax"),
+])
+"""
+"""mnist_mlp's reference model, seeded."""

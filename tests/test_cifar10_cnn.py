@@ -32,8 +32,8 @@ x_test = x_test_raw.astype("float32") / 255
 """
 # Validation taken from the end of the training part instead of beside it.
 OVERLAPPING_SPLIT = """
-x_train = x_train_full[:45000].astype("float32") / 255
-y_train = y_train_full[:45000]
+x_train = x_train_full[:-5000].astype("float32") / 255
+y_train = y_train_full[:-5000]
 x_val, y_val = x_train[-5000:], y_train[-5000:]
 x_test = x_test_raw.astype("float32") / 255
 """

@@ -24,7 +24,7 @@ from autograder.checks import (
     reported_loss_agrees,
 )
 from autograder.results import Status
-from conftest import by_name
+from conftest import MNIST_MLP_MODEL, MNIST_PREPARE, by_name
 
 BAND = (0.5, 4.0)
 
@@ -98,22 +98,6 @@ def test_a_claimed_loss_far_above_the_models_and_a_zero_loss_are_explained():
 
 A = "mnist_mlp"
 LOSS_CHECK = "test_training_loss_decreases"
-PREPARE = """
-x_train_scaled = x_train.astype("float32") / 255
-x_test_scaled = x_test.astype("float32") / 255
-x_fit, y_fit = x_train_scaled[:55000], y_train[:55000]
-x_val, y_val = x_train_scaled[55000:], y_train[55000:]
-"""
-REFERENCE_MODEL = """
-keras.utils.set_random_seed(1)
-model = keras.Sequential([
-    keras.Input(shape=(28, 28)),
-    keras.layers.Flatten(),
-    keras.layers.Dense(256, activation="relu"),
-    keras.layers.Dropout(0.2),
-    keras.layers.Dense(10, activation="softmax"),
-])
-"""
 COMPILE = """
 model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001),
               loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -140,8 +124,8 @@ def loss_failure(result):
 @pytest.mark.slow
 def test_a_history_written_by_hand_for_an_untrained_model_earns_nothing(graded):
     result = graded(A, "forged_history_dict", {
-        "prepare": PREPARE,
-        "build": REFERENCE_MODEL,
+        "prepare": MNIST_PREPARE,
+        "build": MNIST_MLP_MODEL,
         "train": COMPILE + 'history = {"loss": [2.0, 1.0, 0.5]}  # no training at all\n',
     })
     assert result.score == FORGED_SCORE
@@ -153,8 +137,8 @@ def test_a_history_written_by_hand_for_an_untrained_model_earns_nothing(graded):
 @pytest.mark.slow
 def test_a_fake_history_object_beside_a_briefly_trained_model_earns_nothing(graded):
     result = graded(A, "forged_history_object", {
-        "prepare": PREPARE,
-        "build": REFERENCE_MODEL,
+        "prepare": MNIST_PREPARE,
+        "build": MNIST_MLP_MODEL,
         "train": COMPILE + (
             "model.fit(x_fit[:2000], y_fit[:2000], epochs=1, batch_size=128, verbose=0)\n"
             "history = keras.callbacks.History()\n"

@@ -14,7 +14,7 @@ import pytest
 from autograder import checks
 from autograder.datasets import _files, mnist, served
 from autograder.results import Status
-from conftest import by_name, make_submission
+from conftest import MNIST_MLP_MODEL, MNIST_PREPARE, by_name, make_submission
 
 SEED = 20240611
 
@@ -171,22 +171,8 @@ model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001),
 history = model.fit(x_test_scaled, y_test, epochs=10, batch_size=128, verbose=0)
 """
 REFERENCE_ANSWERS = {
-    "prepare": """
-x_train_scaled = x_train.astype("float32") / 255
-x_test_scaled = x_test.astype("float32") / 255
-x_fit, y_fit = x_train_scaled[:-5000], y_train[:-5000]
-x_val, y_val = x_train_scaled[-5000:], y_train[-5000:]
-""",
-    "build": """
-keras.utils.set_random_seed(1)
-model = keras.Sequential([
-    keras.Input(shape=(28, 28)),
-    keras.layers.Flatten(),
-    keras.layers.Dense(256, activation="relu"),
-    keras.layers.Dropout(0.2),
-    keras.layers.Dense(10, activation="softmax"),
-])
-""",
+    "prepare": MNIST_PREPARE,
+    "build": MNIST_MLP_MODEL,
     "evaluate": "test_loss, test_accuracy = model.evaluate(x_test_scaled, y_test, verbose=0)",
 }
 

@@ -9,17 +9,11 @@ accuracy target by a wide margin, so their scores do not depend on the seed."""
 import pytest
 
 from autograder.results import Status
-from conftest import by_name, earned, failing, needs_data_of, planned_points
+from conftest import MNIST_PREPARE, by_name, earned, failing, needs_data_of, planned_points
 
 A = "mnist_mlp"
 pytestmark = [pytest.mark.slow, needs_data_of(A)]
 
-PREPARE = """
-x_train_scaled = x_train.astype("float32") / 255
-x_test_scaled = x_test.astype("float32") / 255
-x_fit, y_fit = x_train_scaled[:55000], y_train[:55000]
-x_val, y_val = x_train_scaled[55000:], y_train[55000:]
-"""
 MODEL = """
 keras.utils.set_random_seed(1)
 model = keras.Sequential([
@@ -55,7 +49,7 @@ def test_unscaled_training_images_fail_accuracy_with_a_hint_to_scale(graded):
     """Trained on raw 0-255 pixels, flattened to (N, 784): right about 92% of
     the time on raw test pixels, about 40% on the scaled ones the grader uses."""
     result = graded(A, "unscaled", {
-        "prepare": PREPARE.replace(' / 255', '').replace('astype("float32")', 'reshape(-1, 784).astype("float32")'),
+        "prepare": MNIST_PREPARE.replace(' / 255', '').replace('astype("float32")', 'reshape(-1, 784).astype("float32")'),
         "build": build(input="784", hidden=(128,)),
         "train": TRAIN.format(loss="sparse_categorical_crossentropy", labels="y_fit", n=55000, epochs=3),
     })
@@ -70,7 +64,7 @@ def test_sigmoid_output_is_not_a_probability_distribution(graded):
     """One-hot labels with categorical_crossentropy, as the notebook allows,
     but a sigmoid output layer. 2,000 images for 2 epochs."""
     result = graded(A, "sigmoid", {
-        "prepare": PREPARE,
+        "prepare": MNIST_PREPARE,
         "build": build(hidden=(64,), output="sigmoid"),
         "train": TRAIN.format(loss="categorical_crossentropy",
                               labels="keras.utils.to_categorical(y_fit, 10)", n=2000, epochs=2),
@@ -90,7 +84,7 @@ def test_one_hot_labels_with_the_sparse_loss_stop_training(graded):
     """fit raises a ValueError, so `history` is never defined and the model
     stays untrained: the accuracy message points at labels and loss."""
     result = graded(A, "onehot_sparse", {
-        "prepare": PREPARE,
+        "prepare": MNIST_PREPARE,
         "build": build(),
         "train": TRAIN.format(loss="sparse_categorical_crossentropy",
                               labels="keras.utils.to_categorical(y_fit, 10)", n=1000, epochs=2),
@@ -110,7 +104,7 @@ def test_one_hot_labels_with_the_sparse_loss_stop_training(graded):
 
 def test_far_too_many_parameters_fail_the_budget(graded):
     result = graded(A, "too_big", {
-        "prepare": PREPARE,
+        "prepare": MNIST_PREPARE,
         "build": build(hidden=(1024, 1024)),
         "train": TRAIN.format(loss="sparse_categorical_crossentropy", labels="y_fit", n=1000, epochs=2),
     })

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.artifacts import EXPORT_LOG, KINDS
+from autograder.artifacts import EXPORT_LOG, suffixes
 from autograder.engine import kernel_export
 
 _EXPORTER = kernel_export._autograder_export_artifacts
@@ -17,10 +17,9 @@ def export_cell(artifacts: dict[str, str], outdir: Path) -> nbformat.NotebookNod
     """A code cell that defines the exporter, calls it on the kernel's globals
     and removes it again, leaving the student's namespace as it was."""
     name = _EXPORTER.__name__
-    suffixes = {kind: KINDS[kind].suffix for kind in set(artifacts.values())}
     source = (
         inspect.getsource(_EXPORTER)
-        + f"\n{name}(globals(), {artifacts!r}, {str(outdir)!r}, {suffixes!r}, {EXPORT_LOG!r})\n"
+        + f"\n{name}(globals(), {artifacts!r}, {str(outdir)!r}, {suffixes(artifacts)!r}, {EXPORT_LOG!r})\n"
         + f"del {name}\n"
     )
     return nbformat.v4.new_code_cell(source)
