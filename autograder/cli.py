@@ -15,6 +15,7 @@ from pathlib import Path
 
 from autograder import __version__
 from autograder.course import CourseError, known_assignments, load_assignment
+from autograder.course_loop import add_commands as add_course_commands
 from autograder.doctor import add_commands as add_doctor_commands
 from autograder.engine import batch, gpu, sandbox
 from autograder.engine.grade import GraderFault, grade_submission
@@ -54,6 +55,12 @@ def _add_grade(commands) -> None:
     many.add_argument("--workers", type=int, help="submissions graded at once (default: the number of cores)")
     many.add_argument("--force", action="store_true",
                       help="regrade submissions already graded with the same notebook and suite")
+    many.add_argument("--cluster", metavar="ADDRESS",
+                      help="grade on a Dask cluster: a scheduler's address (tcp://scheduler:8786) "
+                           "or local:N for N worker processes here (needs keras-autograder[cluster])")
+    many.add_argument("--shard", metavar="K/N",
+                      help="grade only the K-th of N parts of the class (students sorted by name, "
+                           "dealt round-robin); `autograder merge` joins the parts' output folders")
     limits = grade.add_argument_group("limits (override the assignment's assignment.toml)")
     limits.add_argument("--cell-timeout", type=int, help="seconds one cell may run")
     limits.add_argument("--notebook-timeout", type=int, help="seconds the whole notebook may run")
@@ -72,10 +79,12 @@ def _run_grade(args) -> int:
         evaluation_timeout=args.evaluation_timeout, memory_gib=args.memory_gib,
         max_processes=args.max_processes, max_output_mib=args.max_output_mib,
     )
+    if args.cluster:
+        return _grade_folder(args, assignment, {})
     gpus = gpu.select_gpus(args.gpus, available=gpu.detect_gpus() if args.gpus != "none" else [])
     per_gpu = gpu.parse_per_gpu(args.per_gpu) if args.per_gpu else None
     capacity = gpu.capacities(gpus, per_gpu=per_gpu, limits=assignment.limits)
-    if args.submission.is_dir():
+    if args.submission.is_dir() or args.shard:
         return _grade_folder(args, assignment, capacity)
     _preflight(assignment, args.sandbox, start_kernel=False)
     out = args.output_dir
@@ -113,31 +122,82 @@ def _preflight(assignment, sandbox_mode: str, *, start_kernel: bool) -> None:
 
 
 def _grade_folder(args, assignment, gpu_capacity: dict[int, int]) -> int:
+    if not args.submission.is_dir():
+        raise CourseError(f"--cluster and --shard grade a folder of submissions; {args.submission} "
+                          "is not a folder.")
     misplaced = [name for name in ("json_path", "workdir", "student") if getattr(args, name)]
     if misplaced:
         options = ", ".join("--" + n.replace("_path", "") for n in misplaced)
         raise CourseError(f"{options} grade(s) one notebook; {args.submission} is a folder. "
                           "A batch writes one folder per student under --output-dir.")
+    shard = batch.parse_shard(args.shard) if args.shard else None
+    if args.cluster:
+        _check_cluster_options(args)
     output_dir = args.output_dir or Path("graded") / assignment.name
-    if args.sandbox != "none":
-        _, warning = sandbox.choose(args.sandbox)  # say it once, not once per student
-        if warning:
-            print(warning, file=sys.stderr)
-    # A grader that cannot grade stops here, before a class is marked "could not grade".
-    _preflight(assignment, args.sandbox, start_kernel=True)
+    if not args.cluster or args.cluster.startswith("local:"):  # this machine grades
+        if args.sandbox != "none":
+            _, warning = sandbox.choose(args.sandbox)  # say it once, not once per student
+            if warning:
+                print(warning, file=sys.stderr)
+        # A grader that cannot grade stops here, before a class is marked "could not grade".
+        # A remote cluster's workers check themselves as they grade (the one-notebook preflight).
+        _preflight(assignment, args.sandbox, start_kernel=True)
     result = batch.grade_batch(
         args.submission, assignment, output_dir=output_dir, workers=args.workers,
         force=args.force, sandbox_mode=args.sandbox, gpu_capacity=gpu_capacity,
+        cluster=args.cluster, cluster_gpus=args.gpus != "none", shard=shard,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
+    _write_class(output_dir, result, assignment.name)
+    print(result.text())
+    print(f"results in {output_dir}/<student>/; class summary in {output_dir}/class_summary.html")
+    return 1 if result.failed else 0
+
+
+def _check_cluster_options(args) -> None:
+    """Options of a local batch that a cluster decides for itself."""
+    if args.workers:
+        raise CourseError("--workers sizes the local pool; with --cluster the cluster's workers "
+                          "grade (local:N starts N of them).")
+    if args.per_gpu or args.gpus not in ("auto", "none"):
+        raise CourseError("with --cluster, --gpus is auto (a task asks for a GPU where the workers "
+                          "offer one) or none, and --per-gpu is not given: each worker's "
+                          "--resources GPU=P sets how many kernels share its GPU.")
+
+
+def _write_class(output_dir: Path, result: batch.BatchSummary, assignment: str) -> None:
+    """``batch_summary.json`` and the class summary of ``output_dir``."""
     from autograder.feedback.summary import write_class_summary
     from autograder.records import load_results
 
-    write_json(result.to_dict(), output_dir / "batch_summary.json")
-    write_class_summary(output_dir, [r for r in load_results(output_dir)
-                                     if r.assignment == assignment.name])
+    write_json(result.to_dict(), output_dir / batch.SUMMARY_FILE)
+    write_class_summary(output_dir, [r for r in load_results(output_dir) if r.assignment == assignment])
+
+
+def _add_merge(commands) -> None:
+    merge = commands.add_parser(
+        "merge", help="join the output folders of a class graded in shards",
+        description="Copy every <student>/ folder of the output folders of `autograder grade "
+                    "FOLDER --shard K/N` into one folder, then write batch_summary.json and the "
+                    "class summary there, as one batch would. A student found in two folders "
+                    "with different fingerprints is refused.",
+    )
+    merge.add_argument("--from", dest="sources", type=Path, nargs="+", action="extend",
+                       required=True, metavar="OUT",
+                       help="a shard's output folder (repeatable; several may follow one --from)")
+    merge.add_argument("--assignment", required=True, help="assignment name, e.g. linear_grading")
+    merge.add_argument("--output-dir", type=Path, required=True, help="the merged output folder")
+    merge.set_defaults(run=_run_merge)
+
+
+def _run_merge(args) -> int:
+    if args.assignment not in known_assignments():
+        raise CourseError(f"Unknown assignment {args.assignment!r}: it has no hidden suite in this "
+                          f"kit. Known assignments: {', '.join(known_assignments()) or 'none'}.")
+    result = batch.merge_batches(args.sources, args.output_dir, args.assignment)
+    _write_class(args.output_dir, result, args.assignment)
     print(result.text())
-    print(f"results in {output_dir}/<student>/; class summary in {output_dir}/class_summary.html")
+    print(f"merged {len(args.sources)} folder(s) into {args.output_dir}")
     return 1 if result.failed else 0
 
 
@@ -169,9 +229,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_grade(commands)
     _add_check(commands)
+    _add_merge(commands)
     add_record_commands(commands)
     add_similarity_commands(commands)
     add_doctor_commands(commands)
+    add_course_commands(commands)
     listing = commands.add_parser("list", help="list the assignments that have hidden suites")
     listing.set_defaults(run=lambda args: print("\n".join(known_assignments())) or 0)
     return parser
