@@ -452,15 +452,3 @@ def add_commands(subparsers) -> None:
                         help="nbgrader's exchange root (default: c.Exchange.root from nbgrader_config.py)")
     status.add_argument("--json", action="store_true", help="print the status as JSON for scripts")
     status.set_defaults(run=run_status)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m autograder.course_loop feedback|status ...`` (the same as ``autograder ...``)."""
-    parser = argparse.ArgumentParser(prog="autograder")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -28,7 +28,6 @@ from autograder.course_loop import (
     BEGIN,
     END,
     WHOLE,
-    add_commands,
     course_status,
     feedback_page,
     nbgrader_settings,
@@ -52,13 +51,6 @@ def readme_commands(role: str) -> list[list[str]]:
     return [c for c in commands if c]
 
 
-def _wired() -> set[str]:
-    from autograder import cli
-
-    (action,) = cli._parser()._subparsers._group_actions
-    return set(action.choices)
-
-
 def argv(command: list[str]) -> list[str]:
     """A README command as this test runs it: the same words, with this
     Python's nbgrader and autograder."""
@@ -66,22 +58,14 @@ def argv(command: list[str]) -> list[str]:
     if tool == "nbgrader":
         return [sys.executable, "-m", "nbgrader", *rest]
     assert tool == "autograder", f"the quick-start runs {tool!r}, neither nbgrader nor autograder"
-    if rest[0] in ("feedback", "status") and rest[0] not in _wired():
-        # Until autograder/cli.py registers autograder.course_loop.add_commands.
-        return [sys.executable, "-m", "autograder.course_loop", *rest]
     return [sys.executable, "-m", "autograder.cli", *rest]
 
 
 def test_every_autograder_command_of_the_quick_start_exists_with_its_options():
-    import argparse
-
     from autograder import cli
 
     (action,) = cli._parser()._subparsers._group_actions
     parser_commands = dict(action.choices)
-    own = argparse.ArgumentParser(prog="autograder").add_subparsers()
-    add_commands(own)  # until cli.py registers them
-    parser_commands.update({k: v for k, v in own.choices.items() if k not in parser_commands})
     commands = readme_commands("instructor") + readme_commands("student")
     assert {c[0] for c in commands} == {"nbgrader", "autograder"}
     for command in commands:
@@ -379,12 +363,10 @@ def _graded(out: Path, course_dir: Path, student: str, *, collected=True, other_
 
 
 def cli(*args: str) -> int:
-    import argparse
+    """``autograder ARGS`` in this process."""
+    from autograder.cli import main
 
-    parser = argparse.ArgumentParser(prog="autograder")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    parsed = parser.parse_args(args)
-    return parsed.run(parsed)
+    return main(list(args))
 
 
 def test_feedback_places_each_report_and_skips_what_it_cannot_release(tmp_path, capsys):
