@@ -148,14 +148,17 @@ def _grade_folder(args, assignment, gpu_capacity: dict[int, int]) -> int:
         cluster=args.cluster, cluster_gpus=args.gpus != "none", shard=shard,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
-    _write_class(output_dir, result, assignment.name)
+    batch.write_summary(output_dir, result, assignment.name)
     print(result.text())
     print(f"results in {output_dir}/<student>/; class summary in {output_dir}/class_summary.html")
     return 1 if result.failed else 0
 
 
 def _check_cluster_options(args) -> None:
-    """Options of a local batch that a cluster decides for itself."""
+    """A valid address, without the options of a local batch that a cluster decides for itself."""
+    from autograder.engine.cluster import check_address
+
+    check_address(args.cluster)
     if args.workers:
         raise CourseError("--workers sizes the local pool; with --cluster the cluster's workers "
                           "grade (local:N starts N of them).")
@@ -163,15 +166,6 @@ def _check_cluster_options(args) -> None:
         raise CourseError("with --cluster, --gpus is auto (a task asks for a GPU where the workers "
                           "offer one) or none, and --per-gpu is not given: each worker's "
                           "--resources GPU=P sets how many kernels share its GPU.")
-
-
-def _write_class(output_dir: Path, result: batch.BatchSummary, assignment: str) -> None:
-    """``batch_summary.json`` and the class summary of ``output_dir``."""
-    from autograder.feedback.summary import write_class_summary
-    from autograder.records import load_results
-
-    write_json(result.to_dict(), output_dir / batch.SUMMARY_FILE)
-    write_class_summary(output_dir, [r for r in load_results(output_dir) if r.assignment == assignment])
 
 
 def _add_merge(commands) -> None:
@@ -195,7 +189,7 @@ def _run_merge(args) -> int:
         raise CourseError(f"Unknown assignment {args.assignment!r}: it has no hidden suite in this "
                           f"kit. Known assignments: {', '.join(known_assignments()) or 'none'}.")
     result = batch.merge_batches(args.sources, args.output_dir, args.assignment)
-    _write_class(args.output_dir, result, args.assignment)
+    batch.write_summary(args.output_dir, result, args.assignment)
     print(result.text())
     print(f"merged {len(args.sources)} folder(s) into {args.output_dir}")
     return 1 if result.failed else 0

@@ -7,17 +7,24 @@ or a grader killed half-way, costs only that submission. The child writes
 ``results.json`` last and atomically, with a fingerprint of the submission
 and of the hidden suite; a rerun skips every student whose fingerprint still
 matches, so killing a batch (even with SIGKILL) loses nothing already graded.
+
+The child processes run here, ``workers`` at a time, or on a Dask cluster
+(``cluster``, :mod:`autograder.engine.cluster`), whose workers return each
+record for this process to write in the same place. ``shard`` grades one of
+N deterministic parts of a class, and :func:`merge_batches` puts the parts'
+output folders back together.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +32,46 @@ from pathlib import Path
 from autograder.course import Assignment
 from autograder.engine.gpu import GpuSlots
 from autograder.engine.grade import can_hide
-from autograder.engine.record import fingerprint
+from autograder.engine.record import Record, fingerprint, write_json
 from autograder.errors import StopGrading
 from autograder.results import RESULTS_FILE
 
 
 class NoSubmissionsError(StopGrading):
     """The folder given to a batch holds nothing to grade."""
+
+
+class ShardError(StopGrading):
+    """A ``--shard`` that does not name one of N parts."""
+
+
+class MergeError(StopGrading):
+    """Output folders that cannot be merged into one class."""
+
+
+SHARD_RULE = "write K/N with whole numbers 1 <= K <= N, e.g. --shard 1/4 for the first of four shards"
+SUMMARY_FILE = "batch_summary.json"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The ``index``-th (from 1) of ``count`` parts of a class: the students,
+    sorted by name, dealt round-robin, so every student lands in exactly one
+    part and the parts differ in size by one at most."""
+
+    index: int
+    count: int
+
+    def students(self, names: Iterable[str]) -> set[str]:
+        return set(sorted(set(names))[self.index - 1::self.count])
+
+
+def parse_shard(text: str) -> Shard:
+    """``K/N`` as :class:`Shard`; anything else is refused with the rule."""
+    match = re.fullmatch(r"([1-9][0-9]*)/([1-9][0-9]*)", text)
+    if not match or int(match.group(1)) > int(match.group(2)):
+        raise ShardError(f"--shard {text!r} is not valid: {SHARD_RULE}.")
+    return Shard(int(match.group(1)), int(match.group(2)))
 
 
 @dataclass(frozen=True)
@@ -47,6 +87,16 @@ class Problem:
     student: str
     path: Path
     reason: str
+
+
+@dataclass
+class Graded:
+    """One submission the batch ran: its score, or ``None`` and why it failed."""
+
+    submission: Submission
+    score: float | None
+    reason: str
+    seconds: float
 
 
 @dataclass
@@ -157,27 +207,56 @@ def _child_command(submission: Submission, assignment: Assignment, out: Path, *,
     return command
 
 
+def run_grader(submission: Submission, assignment: Assignment, out: Path, *, sandbox_mode: str,
+               hide: list[Path], gpu_index: int | None = None, per_gpu: int | None = None,
+               prefix: Sequence[str] = (), env: dict[str, str] | None = None) -> str:
+    """Grade ``submission`` into ``out`` with ``autograder grade NOTEBOOK`` in a
+    child process (started through ``prefix``, if any, with ``env``, default
+    this process's environment); ``""`` when it wrote ``results.json``, else
+    why not."""
+    limits = assignment.limits
+    budget = limits.startup_timeout + limits.notebook_timeout + limits.evaluation_timeout + 120
+    command = _child_command(submission, assignment, out, sandbox_mode=sandbox_mode, hide=hide,
+                             gpu_index=gpu_index, per_gpu=per_gpu)
+    try:
+        completed = subprocess.run([*prefix, *command], capture_output=True, text=True,
+                                   timeout=budget, env=env)
+    except subprocess.TimeoutExpired:
+        return f"grading took longer than {budget} s and was stopped"
+    if completed.returncode != 0 or not (out / RESULTS_FILE).is_file():
+        tail = (completed.stderr.strip() or completed.stdout.strip())[-800:]
+        return f"the grader exited with code {completed.returncode}: {tail}"
+    return ""
+
+
 def _grade_one(submission: Submission, assignment: Assignment, out: Path, *,
                sandbox_mode: str, hide: list[Path], slots: GpuSlots) -> tuple[float | None, str]:
     """Grade in a child process, holding a GPU slot when there are GPUs; the
     score, or ``None`` and why it failed."""
-    limits = assignment.limits
-    budget = limits.startup_timeout + limits.notebook_timeout + limits.evaluation_timeout + 120
-    try:
-        with slots.take() as gpu_index:
-            completed = subprocess.run(
-                _child_command(submission, assignment, out, sandbox_mode=sandbox_mode, hide=hide,
-                               gpu_index=gpu_index,
-                               per_gpu=slots.capacity.get(gpu_index) if gpu_index is not None else None),
-                capture_output=True, text=True, timeout=budget,
-            )
-    except subprocess.TimeoutExpired:
-        return None, f"grading took longer than {budget} s and was stopped"
-    results_file = out / RESULTS_FILE
-    if completed.returncode != 0 or not results_file.is_file():
-        tail = (completed.stderr.strip() or completed.stdout.strip())[-800:]
-        return None, f"the grader exited with code {completed.returncode}: {tail}"
-    return float(json.loads(results_file.read_text())["score"]), ""
+    with slots.take() as gpu_index:
+        reason = run_grader(submission, assignment, out, sandbox_mode=sandbox_mode, hide=hide,
+                            gpu_index=gpu_index,
+                            per_gpu=slots.capacity.get(gpu_index) if gpu_index is not None else None)
+    if reason:
+        return None, reason
+    return float(json.loads((out / RESULTS_FILE).read_text())["score"]), ""
+
+
+def _grade_locally(todo: list[Submission], assignment: Assignment, output_dir: Path, *,
+                   workers: int | None, sandbox_mode: str, hide: list[Path],
+                   gpu_capacity: dict[int, int]) -> Iterator[Graded]:
+    """Grade ``todo`` here, ``workers`` child processes at a time."""
+    slots = GpuSlots(gpu_capacity)
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        futures = {
+            pool.submit(_grade_one, s, assignment, output_dir / s.student,
+                        sandbox_mode=sandbox_mode, hide=hide, slots=slots): (s, time.perf_counter())
+            for s in todo
+        }
+        for future in as_completed(futures):
+            submission, started = futures[future]
+            score, reason = future.result()
+            yield Graded(submission, score, reason, time.perf_counter() - started)
 
 
 def _progress_line(done: int, total: int, text: str, width: int = 24) -> str:
@@ -187,7 +266,8 @@ def _progress_line(done: int, total: int, text: str, width: int = 24) -> str:
 
 def grade_batch(directory: Path, assignment: Assignment, *, output_dir: Path,
                 workers: int | None = None, force: bool = False, sandbox_mode: str = "auto",
-                gpu_capacity: dict[int, int] | None = None,
+                gpu_capacity: dict[int, int] | None = None, cluster: str | None = None,
+                cluster_gpus: bool = True, shard: Shard | None = None,
                 progress: Callable[[str], None] | None = None) -> BatchSummary:
     """Grade every submission of ``assignment`` in ``directory`` into ``output_dir``.
 
@@ -196,16 +276,21 @@ def grade_batch(directory: Path, assignment: Assignment, *, output_dir: Path,
     number of cores). Students already graded with the same submission and
     suite are skipped unless ``force``. ``gpu_capacity`` maps each GPU's
     index to the kernels it takes at once (:mod:`autograder.engine.gpu`); a
-    worker waits for a free GPU slot when all are taken. ``progress``
-    receives one line per finished submission.
+    worker waits for a free GPU slot when all are taken. With ``cluster``
+    (``tcp://HOST:PORT`` or ``local:N``) the Dask cluster grades instead,
+    each task asking for a GPU where the workers offer one and
+    ``cluster_gpus`` (:mod:`autograder.engine.cluster`). ``shard`` grades
+    only its part of the class. ``progress`` receives one line per finished
+    submission.
     """
     output_dir = Path(output_dir)
     submissions, problems = discover(directory, assignment.name)
+    if shard:
+        mine = shard.students([s.student for s in submissions] + [p.student for p in problems])
+        submissions = [s for s in submissions if s.student in mine]
+        problems = [p for p in problems if p.student in mine]
     summary = BatchSummary(failed=list(problems))
     output_dir.mkdir(parents=True, exist_ok=True)
-    # A kernel must see neither classmates' notebooks nor anyone's results.
-    hide = [output_dir]
-    hide += [Path(directory)] if can_hide(directory) else [s.path for s in submissions]
 
     todo = []
     for submission in submissions:
@@ -219,32 +304,84 @@ def grade_batch(directory: Path, assignment: Assignment, *, output_dir: Path,
     say = progress or (lambda line: None)
     if summary.skipped:
         say(f"skipping {len(summary.skipped)} already graded (use --force to regrade)")
-    done = 0
-    slots = GpuSlots(gpu_capacity or {})
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        futures = {
-            pool.submit(_grade_one, s, assignment, output_dir / s.student,
-                        sandbox_mode=sandbox_mode, hide=hide, slots=slots): (s, time.perf_counter())
-            for s in todo
-        }
-        for future in as_completed(futures):
-            submission, started = futures[future]
-            score, reason = future.result()
-            done += 1
-            if score is None:
-                summary.failed.append(Problem(submission.student, submission.path, reason))
-                text = f"{submission.student}: failed to grade"
-            else:
-                summary.graded.append(submission.student)
-                text = f"{submission.student}: {score:g}"
-            say(_progress_line(done, len(todo), f"{text} ({time.perf_counter() - started:.0f} s)"))
+    if cluster:
+        from autograder.engine.cluster import grade_on_cluster
 
+        runs = grade_on_cluster(todo, assignment, output_dir, address=cluster,
+                                sandbox_mode=sandbox_mode, gpus=cluster_gpus, say=say)
+    else:
+        # A kernel must see neither classmates' notebooks nor anyone's results.
+        hide = [output_dir]
+        hide += [Path(directory)] if can_hide(directory) else [s.path for s in submissions]
+        runs = _grade_locally(todo, assignment, output_dir, workers=workers,
+                              sandbox_mode=sandbox_mode, hide=hide, gpu_capacity=gpu_capacity or {})
+    for done, graded in enumerate(runs, start=1):
+        student = graded.submission.student
+        if graded.score is None:
+            summary.failed.append(Problem(student, graded.submission.path, graded.reason))
+            text = f"{student}: failed to grade"
+        else:
+            summary.graded.append(student)
+            text = f"{student}: {graded.score:g}"
+        say(_progress_line(done, len(todo), f"{text} ({graded.seconds:.0f} s)"))
+    _collect_scores(summary, output_dir, assignment.name)
+    return summary
+
+
+def write_summary(output_dir: Path, summary: BatchSummary, assignment: str) -> None:
+    """Write ``batch_summary.json`` and the class summary of ``assignment``'s
+    results into ``output_dir``."""
+    from autograder.feedback.summary import write_class_summary
+    from autograder.records import load_results
+
+    write_json(summary.to_dict(), Path(output_dir) / SUMMARY_FILE)
+    write_class_summary(output_dir, [r for r in load_results(output_dir) if r.assignment == assignment])
+
+
+def _collect_scores(summary: BatchSummary, output_dir: Path, assignment: str) -> None:
+    """Every score of ``assignment`` in ``output_dir``, this run's and earlier ones."""
     for results_file in sorted(output_dir.glob(f"*/{RESULTS_FILE}")):
         try:
             data = json.loads(results_file.read_text())
         except (OSError, ValueError):
             continue
-        if data.get("assignment") == assignment.name:
+        if data.get("assignment") == assignment:
             summary.scores[results_file.parent.name] = float(data["score"])
             summary.max_score = max(summary.max_score, float(data["max_score"]))
-    return summary
+
+
+def merge_batches(sources: Sequence[Path], output_dir: Path, assignment: str) -> BatchSummary:
+    """Put the output folders of a sharded class (``sources``) together in
+    ``output_dir``: every ``<student>/`` folder is copied (``results.json``
+    last) and the shards' summaries are joined. A student found in two
+    sources with different fingerprints is refused: the two gradings
+    disagree on what was graded, and neither is chosen silently."""
+    output_dir = Path(output_dir)
+    sources = [Path(s) for s in sources]
+    if output_dir.resolve() in {s.resolve() for s in sources}:
+        raise MergeError(f"--output-dir {output_dir} is also a --from folder; merge into a new folder.")
+    owners: dict[str, tuple[Path, dict | None]] = {}
+    merged = BatchSummary()
+    for source in sources:
+        try:
+            shard = json.loads((source / SUMMARY_FILE).read_text())
+        except (OSError, ValueError) as exc:
+            raise MergeError(f"--from {source} is not the output folder of a batch: its {SUMMARY_FILE} "
+                             f"cannot be read ({exc}). Give the --output-dir of `autograder grade "
+                             "FOLDER --shard K/N`.") from exc
+        merged.graded += shard["graded"]
+        merged.skipped += shard["skipped"]
+        merged.failed += [Problem(p["student"], Path(p["submission"]), p["reason"]) for p in shard["failed"]]
+        for results_file in sorted(source.glob(f"*/{RESULTS_FILE}")):
+            student, seen = results_file.parent.name, json.loads(results_file.read_text()).get("fingerprint")
+            first = owners.setdefault(student, (source, seen))
+            if first[1] != seen:
+                raise MergeError(
+                    f"{student} was graded in both {first[0]} and {source}, with different "
+                    f"fingerprints ({first[1]} and {seen}): a student belongs to one shard. Grade "
+                    "the class again with the same --shard N in every job, or remove the stale folder."
+                )
+    for student, (source, _) in owners.items():
+        Record.read(source / student).write(output_dir / student)
+    _collect_scores(merged, output_dir, assignment)
+    return merged

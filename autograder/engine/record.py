@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from autograder import __version__
@@ -50,15 +52,64 @@ def fingerprint(submission: Path, assignment: Assignment) -> dict:
     }
 
 
+FEEDBACK_DIR = "feedback"
+REPORT_FILE = "report.html"
+
+
+@dataclass
+class Record:
+    """What one graded submission leaves in its output folder, held in memory
+    so that it can travel (a cluster's worker returns it, the client writes it)."""
+
+    results: dict
+    """``results.json``'s content, with its :func:`fingerprint`."""
+    report_html: str
+    feedback: dict[str, bytes] | None = None
+    """``feedback/``'s files by path inside it; ``None`` when the grading
+    wrote them in place already."""
+
+    @classmethod
+    def read(cls, out_dir: Path) -> "Record":
+        """The record an ``autograder grade NOTEBOOK --output-dir OUT_DIR`` left."""
+        out_dir = Path(out_dir)
+        feedback = out_dir / FEEDBACK_DIR
+        return cls(
+            results=json.loads((out_dir / RESULTS_FILE).read_text()),
+            report_html=(out_dir / REPORT_FILE).read_text(),
+            feedback={p.relative_to(feedback).as_posix(): p.read_bytes()
+                      for p in sorted(feedback.rglob("*")) if p.is_file()},
+        )
+
+    def write(self, out_dir: Path) -> None:
+        """Write the record into ``out_dir``: ``results.json`` is removed
+        first and written last, atomically, so the folder holds a finished
+        grading or none (a rerun grades it again), never a mix of two."""
+        out_dir = Path(out_dir)
+        (out_dir / RESULTS_FILE).unlink(missing_ok=True)
+        if self.feedback is not None:
+            shutil.rmtree(out_dir / FEEDBACK_DIR, ignore_errors=True)
+            for name, data in self.feedback.items():
+                write_atomic(out_dir / FEEDBACK_DIR / name, data)
+        write_atomic(out_dir / REPORT_FILE, self.report_html)
+        write_json(self.results, out_dir / RESULTS_FILE)
+
+
+def render_record(result: GradingResult, *, submission: Path, assignment: Assignment,
+                  feedback_dir: Path | None) -> Record:
+    """The record of ``result``: its report (drawn from ``feedback_dir``) and
+    its results with the submission's fingerprint."""
+    from autograder.feedback.report import render_report
+
+    return Record({**result.to_dict(), "fingerprint": fingerprint(submission, assignment)},
+                  render_report(result, feedback_dir))
+
+
 def record_submission(result: GradingResult, out_dir: Path, *, submission: Path,
                       assignment: Assignment, feedback_dir: Path) -> None:
     """Write ``out_dir/report.html`` from ``result`` and ``feedback_dir``,
     then ``out_dir/results.json`` with the submission's fingerprint."""
-    from autograder.feedback.report import write_report
-
-    write_report(Path(out_dir) / "report.html", result, feedback_dir)
-    write_json({**result.to_dict(), "fingerprint": fingerprint(submission, assignment)},
-               Path(out_dir) / RESULTS_FILE)
+    render_record(result, submission=submission, assignment=assignment,
+                  feedback_dir=feedback_dir).write(out_dir)
 
 
 def write_json(data: GradingResult | dict, path: Path) -> None:
