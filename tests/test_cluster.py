@@ -14,14 +14,13 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from autograder import cli
 from autograder.course import load_assignment
 from autograder.engine import batch
 from conftest import REPO
@@ -34,9 +33,11 @@ BY_DESIGN = ("timings", "execution_time")
 """results.json keys that differ between two gradings of one notebook by design."""
 
 
-def autograder(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=600)
+def autograder(capsys, *args) -> tuple[int, str]:
+    """Run the command line in this process: its exit code and standard error."""
+    capsys.readouterr()
+    code = cli.main([str(a) for a in args])
+    return code, capsys.readouterr().err
 
 
 def comparable(results_file: Path) -> str:
@@ -59,14 +60,6 @@ def class_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def local_run(class_folder, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("local")
-    summary = batch.grade_batch(class_folder, load_assignment(A), output_dir=out, workers=2)
-    assert sorted(summary.graded) == STUDENTS and not summary.failed
-    return out
-
-
-@pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster, \
@@ -75,35 +68,53 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def cluster_run(class_folder, cluster, tmp_path_factory):
-    """The class in two shards graded at once on the cluster; the worker
-    grading alice is killed with SIGKILL a few seconds into her task."""
+def runs(class_folder, cluster, tmp_path_factory):
+    """The class graded twice at once: by the local pool, and on the cluster
+    as two shards side by side, where the worker grading carol is killed
+    with SIGKILL a moment into her task."""
     local_cluster, client = cluster
     assignment = load_assignment(A)
+    local = tmp_path_factory.mktemp("local")
     shards = {k: tmp_path_factory.mktemp(f"shard{k}") for k in (1, 2)}
     summaries, progress = {}, []
 
-    def grade(k):
+    def grade_locally():
+        summaries["local"] = batch.grade_batch(class_folder, assignment, output_dir=local, workers=2)
+
+    def grade_shard(k):
         summaries[k] = batch.grade_batch(class_folder, assignment, output_dir=shards[k],
                                          cluster=local_cluster.scheduler_address,
                                          shard=batch.Shard(k, 2), progress=progress.append)
         batch.write_summary(shards[k], summaries[k], A)
 
-    threads = [threading.Thread(target=grade, args=(k,)) for k in shards]
+    threads = [threading.Thread(target=grade_locally)]
+    threads += [threading.Thread(target=grade_shard, args=(k,)) for k in shards]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        busy = [w for w, keys in client.processing().items() if any("grade-alice" in k for k in keys)]
+        busy = [w for w, keys in client.processing().items() if any("grade-carol" in k for k in keys)]
         if busy:
             break
-        time.sleep(0.2)
-    time.sleep(3)  # her grading child is running
+        time.sleep(0.1)
+    time.sleep(1)  # her grading child has started
     killed = client.run(os.getpid)[busy[0]]
     os.kill(killed, signal.SIGKILL)
     for thread in threads:
         thread.join(timeout=300)
-    return shards, summaries, progress, killed
+    return {"local": local, "shards": shards, "summaries": summaries, "progress": progress,
+            "killed": killed}
+
+
+@pytest.fixture(scope="module")
+def local_run(runs) -> Path:
+    assert sorted(runs["summaries"]["local"].graded) == STUDENTS
+    return runs["local"]
+
+
+@pytest.fixture(scope="module")
+def cluster_run(runs):
+    return runs["shards"], runs["summaries"], runs["progress"], runs["killed"]
 
 
 @pytest.mark.slow
@@ -133,17 +144,17 @@ def test_a_worker_killed_mid_task_costs_a_retry_and_every_student_is_graded_once
 
 
 @pytest.mark.slow
-def test_merged_shards_export_as_one_run(local_run, cluster_run, tmp_path):
+def test_merged_shards_export_as_one_run(local_run, cluster_run, tmp_path, capsys):
     shards, _, _, _ = cluster_run
     merged = tmp_path / "merged"
-    completed = autograder("merge", "--from", shards[1], shards[2], "--assignment", A,
+    code, err = autograder(capsys, "merge", "--from", shards[1], shards[2], "--assignment", A,
                            "--output-dir", merged)
-    assert completed.returncode == 0, completed.stderr
+    assert code == 0, err
     summary = json.loads((merged / "batch_summary.json").read_text())
     assert sorted(summary["graded"]) == STUDENTS and summary["mean_score"] == 2.5
     assert (merged / "class_summary.html").is_file()
     for out in (merged, local_run):
-        assert autograder("export", "--from", out, "--csv", out / "grades.csv").returncode == 0
+        assert autograder(capsys, "export", "--from", out, "--csv", out / "grades.csv")[0] == 0
     assert (merged / "grades.csv").read_text() == (local_run / "grades.csv").read_text()
 
 
@@ -197,16 +208,14 @@ def test_a_shard_that_is_not_k_of_n_is_refused(text):
         batch.parse_shard(text)
 
 
-def test_the_command_line_refuses_a_bad_shard_and_cluster_options(class_folder, tmp_path):
-    def grade(*args):
-        return autograder("grade", *args, "--assignment", A, "--output-dir", tmp_path / "out")
+def test_the_command_line_refuses_a_bad_shard_and_cluster_options(class_folder, tmp_path, capsys):
+    def refused(*args):
+        code, err = autograder(capsys, "grade", *args, "--assignment", A, "--output-dir", tmp_path / "out")
+        assert code == 2
+        return err
 
-    bad_shard = grade(class_folder, "--shard", "3/2")
-    assert bad_shard.returncode == 2 and "--shard '3/2' is not valid" in bad_shard.stderr
-    one_notebook = grade(class_folder / "dan.ipynb", "--shard", "1/2")
-    assert one_notebook.returncode == 2 and "grade a folder of submissions" in one_notebook.stderr
-    workers = grade(class_folder, "--cluster", "local:2", "--workers", "2")
-    assert workers.returncode == 2 and "--workers sizes the local pool" in workers.stderr
-    address = grade(class_folder, "--cluster", "scheduler:8786")
-    assert address.returncode == 2 and "--cluster 'scheduler:8786' is not valid" in address.stderr
+    assert "--shard '3/2' is not valid" in refused(class_folder, "--shard", "3/2")
+    assert "grade a folder of submissions" in refused(class_folder / "dan.ipynb", "--shard", "1/2")
+    assert "--workers sizes the local pool" in refused(class_folder, "--cluster", "local:2", "--workers", "2")
+    assert "--cluster 'scheduler:8786' is not valid" in refused(class_folder, "--cluster", "scheduler:8786")
     assert not (tmp_path / "out").exists(), "refused before anything was graded or written"
