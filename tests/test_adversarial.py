@@ -132,8 +132,8 @@ CASES = [
     }),
     # A model too slow to evaluate loses the checks it stalled, not the whole grading.
     Case("slow_model", 1, {"test_data_summary": P,
-                           **models(F, "took longer than the grader's limit of 30 s")},
-         limits={"evaluation_timeout": 30}),
+                           **models(F, "took longer than the grader's limit of 20 s")},
+         limits={"evaluation_timeout": 20}),
     # --- broken or runaway: graded, never a crash, with a note that says what happened
     Case("invalid_json", 0, every(N, "not valid notebook JSON")),
     Case("python_file", 0, every(N, "the file holds plain text (Python code or an export?)")),

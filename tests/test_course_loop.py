@@ -1,6 +1,7 @@
 """One assignment round nbgrader's exchange, as the README's course quick-start
 tells it: release, three students fetch, work and submit (one twice, one after
-the due date), collect, grading by the kit and by nbgrader, the gradebook,
+the due date), collect, grading by the kit and by nbgrader (which must record
+the same points for every check, partial credit included), the gradebook,
 feedback with the kit's report through release_feedback and fetch_feedback,
 the status table and both exports.
 
