@@ -40,6 +40,11 @@ import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
+try:
+    import fcntl
+except ImportError:  # Windows: students' machines, where one process verifies at a time
+    fcntl = None
+
 MANIFEST_NAME = "manifest.json"
 SERVED_NAME = "served.json"
 SERVED_FORMAT_VERSION = 1
@@ -187,22 +192,33 @@ def _read_stamps():
 
 
 def _write_stamp(key, stamp):
-    """Record a verified file in the stamp file; a read-only cache is not an error."""
-    stamps = {k: v for k, v in _read_stamps().items() if os.path.exists(k)}
-    stamps[key] = stamp
+    """Record a verified file in the stamp file; a read-only cache is not an error.
+
+    Graders verify files in many processes at once: the read, the update and
+    the replacement happen under an exclusive lock, so no process drops
+    another's entry."""
     path = stamp_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".verified.", suffix=".tmp")
+        lock = open(path.with_name(path.name + ".lock"), "a")
     except OSError:
         return
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(stamps, f, indent=1)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    with lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        stamps = {k: v for k, v in _read_stamps().items() if os.path.exists(k)}
+        stamps[key] = stamp
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".verified.", suffix=".tmp")
+        except OSError:
+            return
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(stamps, f, indent=1)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def sha256sum(path):
