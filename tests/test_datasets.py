@@ -244,8 +244,12 @@ def test_load_by_name_dispatches():
 
 
 @pytest.mark.datasets("mnist")
-def test_verified_files_are_stamped():
+def test_verified_files_are_stamped(tmp_path, monkeypatch):
+    # A fresh stamp file, and nothing remembered from earlier tests in this process.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(_files, "_verified", {})
     path = _files.fetch_file("mnist", "t10k-labels-idx1-ubyte.gz")
+    assert _files.stamp_file().is_relative_to(tmp_path)
     stamps = json.loads(_files.stamp_file().read_text())
     spec = _files.dataset_entry("mnist")["files"]["t10k-labels-idx1-ubyte.gz"]
     assert stamps[str(path.resolve())][2] == spec["sha256"]
