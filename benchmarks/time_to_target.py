@@ -4,8 +4,9 @@ For each assignment the reference notebook is graded with its work directory
 kept; the exported model is then measured here on the test data the kit loads,
 the same way the hidden suite measures it. Prints: assignment, target, reached
 value, seconds of notebook execution (which is mostly training), total grading
-seconds, and the score. Runs on whatever backend Keras uses (CPU here; GPU
-where one is available). Usage:
+seconds, the score, and the device the kernel trained on. Runs on whatever
+backend Keras uses; where ``nvidia-smi`` lists a GPU the kernel is allotted the
+first one, as ``autograder grade --gpus auto`` would. Usage:
 ``python benchmarks/time_to_target.py [ASSIGNMENT ...]``.
 """
 
@@ -21,6 +22,7 @@ import numpy as np  # noqa: E402
 
 from autograder.course import known_assignments, load_assignment  # noqa: E402
 from autograder.datasets import boston_housing, cifar10, grading, mnist  # noqa: E402
+from autograder.engine import gpu  # noqa: E402
 from autograder.engine.grade import grade_submission  # noqa: E402
 
 
@@ -68,15 +70,21 @@ MEASURES = {
 
 def main(names):
     print(f"keras backend: {keras.backend.backend()}")
-    print(f"{'assignment':<15} {'target':<26} {'reached':>8} {'execute s':>10} {'total s':>8} {'score':>7}")
+    print(f"{'assignment':<15} {'target':<26} {'reached':>8} {'execute s':>10} {'total s':>8} "
+          f"{'score':>7}  device")
+    gpus = gpu.detect_gpus()[:1]
     for name in names:
         assignment = load_assignment(name)
+        allotted = gpus[0] if gpus else None
+        capacity = gpu.capacities(gpus, per_gpu=None, limits=assignment.limits)
+        share = gpu.memory_share(capacity[allotted.index]) if allotted else 1.0
         with tempfile.TemporaryDirectory() as workdir:
-            result = grade_submission(assignment.source_notebook, assignment, workdir=Path(workdir))
+            result = grade_submission(assignment.source_notebook, assignment, workdir=Path(workdir),
+                                      allotted=allotted, gpu_memory_fraction=share)
             target, reached = MEASURES[name](Path(workdir) / "artifacts")
         score = f"{result.score:g}/{result.max_score:g}"
         print(f"{name:<15} {target:<26} {reached:8.4f} {result.timings.get('execute', float('nan')):10.1f} "
-              f"{result.execution_time:8.1f} {score:>7}", flush=True)
+              f"{result.execution_time:8.1f} {score:>7}  {result.device}", flush=True)
 
 
 if __name__ == "__main__":

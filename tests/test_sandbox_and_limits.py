@@ -70,6 +70,18 @@ def test_only_what_is_bound_exists_and_none_of_it_is_writable(tmp_path):
     assert not (course / "x").exists() and (work / "x").exists()
 
 
+def test_packages_on_pythonpath_are_shown_but_never_the_checkout_or_tmp(tmp_path, monkeypatch):
+    checkout, packages = tmp_path / "checkout", tmp_path / "opt-site"
+    (checkout / ".venv").mkdir(parents=True)
+    packages.mkdir()
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(packages), str(checkout), str(checkout / ".venv"), str(tmp_path), "/tmp"]))
+    shown = sandbox.python_paths(checkout)
+    assert packages in shown and Path(sys.prefix).resolve() in {p.resolve() for p in shown}
+    # The checkout holds solutions; a folder above it holds the checkout; /tmp is the kernel's own.
+    assert not {checkout, checkout / ".venv", tmp_path, Path("/tmp")} & set(shown)
+
+
 @needs_bwrap
 def test_the_home_directory_is_absent_and_tmp_is_private_and_capped(tmp_path, monkeypatch):
     home = tmp_path / "home"

@@ -16,7 +16,6 @@ import os
 import select
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -383,7 +382,7 @@ def _kernel_manager(mode: str, runtime_dir: Path, workdir: Path, hidden: list[Pa
             writable=[workdir, runtime_dir],
             # Python and its packages, the kit (the loaders) and the manifest
             # the loaders verify files against; no other file of the kit's data folder.
-            readable=[Path(sys.prefix), Path(sys.base_prefix), PACKAGE_DIR,
+            readable=[*sandbox.python_paths(PACKAGE_DIR.parent), PACKAGE_DIR,
                       kit_data_dir() / MANIFEST_NAME],
             hidden=[SUITES_DIR, *hidden],
             data_files=data_view_files(data_view),

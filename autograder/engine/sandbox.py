@@ -2,7 +2,8 @@
 
 The sandbox is an allow-list. The kernel starts in an empty root and sees
 only what is bound into it, read-only: the system's programs and libraries
-(:data:`SYSTEM_PATHS`), Python and its packages, the kit's package without
+(:data:`SYSTEM_PATHS`), Python and its packages (:func:`python_paths`), the
+kit's package without
 its hidden suites, the kit's dataset manifest, the data files its assignment
 loads (a *data view*, see :mod:`autograder.datasets.served`) and its work
 directory, the one place it can write besides a private ``/tmp`` and
@@ -25,8 +26,10 @@ import functools
 import os
 import platform
 import shutil
+import site
 import struct
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -93,6 +96,33 @@ SYSTEM_PATHS = (
     "/sys/devices/system/cpu", "/sys/fs/cgroup",
 )
 """The machine's own files the kernel sees (those that exist), read-only."""
+
+
+def python_paths(checkout: Path) -> list[Path]:
+    """Where the grader's Python and its packages live, for the kernel to
+    import from: the interpreter's prefixes and site directories (a virtual
+    environment inside the kit's ``checkout`` included), and the folders on
+    ``PYTHONPATH`` (a GPU grader may keep Keras or Jupyter in one of its own).
+    Never the ``checkout`` itself (the folder holding the kit's package, and
+    perhaps its solutions) or a folder above it, and no ``PYTHONPATH`` entry
+    inside it: the kit's package is bound on its own, with its suites covered.
+    Nor ``/tmp`` or ``/dev/shm`` (they hold other submissions' work; the
+    kernel gets private ones) or a folder above them."""
+    checkout = Path(os.path.abspath(checkout))
+    own = [sys.prefix, sys.base_prefix, *site.getsitepackages(), site.getusersitepackages()]
+    added = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    paths = []
+    for entry, may_be_inside in [*((e, True) for e in own), *((e, False) for e in added)]:
+        if not entry:
+            continue
+        path = Path(os.path.abspath(entry))
+        if path == checkout or _inside(checkout, path) or (_inside(path, checkout) and not may_be_inside):
+            continue
+        if any(path == Path(p) or _inside(Path(p), path) for p in PRIVATE_TMPFS):
+            continue
+        if path.is_dir() and path not in paths:
+            paths.append(path)
+    return paths
 
 
 # ---------------------------------------------------------------- seccomp
