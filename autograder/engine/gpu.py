@@ -254,7 +254,6 @@ def kernel_env(*, gpu: Gpu | None, memory_fraction: float) -> dict[str, str]:
         "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # an index, if one is ever used, then means nvidia-smi's
         "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
         "XLA_PYTHON_CLIENT_MEM_FRACTION": fraction,
-        "XLA_CLIENT_MEM_FRACTION": fraction,
         "TF_FORCE_GPU_ALLOW_GROWTH": "true",
     }
 
