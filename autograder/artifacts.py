@@ -48,6 +48,8 @@ MAX_ARTIFACTS_BYTES = 2 * 1024**3
 """Largest total of artifact files the suite will read."""
 EXPORT_LOG = "export_log.json"
 """Beside the artifacts: per variable, whether it was saved and, if not, why."""
+RUNTIME_LOG = "runtime.json"
+"""Beside the artifacts: the Keras backend the kernel ran and its device (:class:`KernelRuntime`)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,36 @@ def read_export_log(path: Path) -> dict[str, ExportEntry]:
         return {}
     return {str(name): ExportEntry(str(entry.get("status", "")), str(entry.get("message", ""))[:2000])
             for name, entry in data.items() if isinstance(entry, dict)}
+
+
+@dataclass(frozen=True)
+class KernelRuntime:
+    """What the kernel says it trained on: its Keras ``backend`` and its
+    ``device``, ``gpu`` or ``cpu``; ``None`` where it did not say (Keras was
+    never imported, or the file is missing or unreadable). The kernel could
+    write anything here, so it only ever describes a grading; no score
+    depends on it."""
+
+    backend: str | None = None
+    device: str | None = None
+
+
+BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
+"""Keras backends a runtime record may name."""
+
+
+def read_runtime(path: Path) -> KernelRuntime:
+    """The kernel's runtime record at ``path``; fields that are absent or not
+    one of the expected values are ``None``."""
+    try:
+        data = json.loads(read_plain_file(Path(path), 4096).decode("utf-8"))
+    except (UnusableFile, UnicodeDecodeError, ValueError, RecursionError):
+        return KernelRuntime()
+    if not isinstance(data, dict):
+        return KernelRuntime()
+    backend, device = data.get("backend"), data.get("device")
+    return KernelRuntime(backend if backend in BACKENDS else None,
+                         device if device in ("gpu", "cpu") else None)
 
 
 def export_log_json(log: dict[str, ExportEntry]) -> str:

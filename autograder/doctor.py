@@ -45,7 +45,7 @@ from autograder.course import (
     load_assignment,
 )
 from autograder.datasets import DatasetCorruptError, DatasetNotFoundError, _files, served
-from autograder.engine import sandbox
+from autograder.engine import gpu, sandbox
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 MIN_PYTHON = (3, 11)
@@ -277,10 +277,15 @@ def check_sandbox(ctx: Context) -> Finding:
     return sandbox_finding(ctx.sandbox_mode)
 
 
-def check_kernel(ctx: Context) -> Finding:
-    """Start a python3 kernel the way the grader does and run one cell in it."""
+def _one_cell_notebook(source: str):
+    """A notebook of one code cell."""
     import nbformat
 
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+
+
+def check_kernel(ctx: Context) -> Finding:
+    """Start a python3 kernel the way the grader does and run one cell in it."""
     from autograder.engine import execute
 
     try:
@@ -288,7 +293,7 @@ def check_kernel(ctx: Context) -> Finding:
     except sandbox.SandboxError as exc:
         return Finding("kernel", FAIL, f"not started: {exc}", "see the sandbox line")
     where = "inside bubblewrap" if mode == "bwrap" else "without a sandbox"
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(KERNEL_CELL)])
+    notebook = _one_cell_notebook(KERNEL_CELL)
     with tempfile.TemporaryDirectory(prefix="ag-doctor-") as workdir:
         try:
             ran = execute.run(notebook, Path(workdir), KERNEL_LIMITS, sandbox_mode=mode)
@@ -305,6 +310,43 @@ def check_kernel(ctx: Context) -> Finding:
                        "run `autograder grade` on a reference solution with --workdir and read kernel.log")
     seconds = ran.timings.get("kernel_start", 0.0)
     return Finding("kernel", OK, f"a python3 kernel started {where} in {seconds:.1f} s and imported the kit")
+
+
+def check_kernel_gpu(ctx: Context) -> list[Finding]:
+    """On a machine with GPUs: start a kernel allotted the first one, as the
+    grader does (its device nodes in the sandbox, its environment), and read
+    where its Keras backend says it computes. Nothing without a GPU."""
+    from autograder.artifacts import RUNTIME_LOG, read_runtime
+    from autograder.engine import execute, export
+
+    found = gpu.detect_gpus()
+    try:
+        mode, _ = sandbox.choose(ctx.sandbox_mode)
+    except sandbox.SandboxError:
+        return []  # the kernel line says so
+    if not found:
+        return []
+    allotted = found[0]
+    notebook = _one_cell_notebook("import keras")
+    with tempfile.TemporaryDirectory(prefix="ag-doctor-") as workdir:
+        outdir = Path(workdir) / "artifacts"
+        try:
+            execute.run(notebook, Path(workdir), KERNEL_LIMITS, sandbox_mode=mode,
+                        final_cell=export.export_cell({}, outdir), allotted=allotted,
+                        gpu_memory_fraction=gpu.memory_share(gpu.default_per_gpu(
+                            memory_mib=allotted.memory_mib, gpu_memory_gib=KERNEL_LIMITS.gpu_memory_gib)))
+        except (execute.KernelStartError, gpu.GpuError) as exc:
+            return [Finding("kernel gpu", FAIL, f"no kernel starts with GPU {allotted.index}: {exc}",
+                            "grade with --gpus none until `autograder doctor` passes this line")]
+        runtime = read_runtime(outdir / RUNTIME_LOG)
+    name = f"GPU {allotted.index} ({allotted.name})"
+    if runtime.device == "gpu":
+        return [Finding("kernel gpu", OK, f"a kernel allotted {name} computes on it ({runtime.backend})")]
+    said = f"its backend ({runtime.backend}) computes on the CPU" if runtime.device else \
+        "it did not say where it computes"
+    return [Finding("kernel gpu", WARN, f"a kernel allotted {name} does not use it: {said}",
+                    "install the backend's GPU build where kernels run; meanwhile --gpus none "
+                    "grades on the CPU without holding GPU slots")]
 
 
 @contextlib.contextmanager
@@ -403,7 +445,7 @@ def check_disk(ctx: Context) -> Finding:
 Check = Callable[[Context], Finding | list[Finding]]
 CHECKS: tuple[Check, ...] = (
     check_python, check_kit, check_keras, check_gpu, check_sandbox, check_kernel,
-    check_datasets, check_memory, check_disk,
+    check_kernel_gpu, check_datasets, check_memory, check_disk,
 )
 """Every check, in the order of the table."""
 

@@ -20,7 +20,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from autograder.artifacts import EXPORT_LOG, suffixes
+from autograder.artifacts import EXPORT_LOG, RUNTIME_LOG, suffixes
 from autograder.course import load_assignment
 from autograder.datasets.served import HOLDOUT_SEED_ENV
 from autograder.engine.evaluate import run_suite
@@ -64,7 +64,7 @@ def check(assignment_name: str, check_name: str, namespace: dict) -> float:
         # nbgrader gives a graded cell 0 points if it writes to stderr.
         warnings.simplefilter("ignore")
         _autograder_export_artifacts(namespace, assignment.artifacts, str(artifacts_dir),
-                                     suffixes(assignment.artifacts), EXPORT_LOG)
+                                     suffixes(assignment.artifacts), EXPORT_LOG, RUNTIME_LOG)
     try:
         key = f"{assignment_name}:{_digest(artifacts_dir)}"
         if key not in _reports:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from autograder import doctor
-from autograder.engine import execute, sandbox
+from autograder.engine import execute, gpu, sandbox
 from autograder.records.gradescope_bundle import setup_script
 from conftest import REPO
 from test_workflows import autograder_commands
@@ -156,6 +156,29 @@ def test_a_corrupt_copy_fails_with_how_to_replace_it(tmp_path, no_data, monkeypa
     finding = doctor.check_dataset("boston_housing")
     assert finding.status == "FAIL" and "housing.data is corrupt" in finding.detail
     assert finding.fix.startswith("Delete the file")
+
+
+# ------------------------------------------------------------------ a kernel on a GPU
+
+
+FAKE_GPU = gpu.Gpu(index=0, name="NVIDIA H200", memory_mib=143771, uuid="GPU-0000")
+
+
+def test_a_kernel_allotted_a_gpu_it_does_not_use_is_a_warning(monkeypatch):
+    """This machine has no GPU: the kernel's backend computes on the CPU, as a
+    CPU build of the backend would beside a real one."""
+    monkeypatch.setattr(gpu, "detect_gpus", lambda: [FAKE_GPU])
+    [finding] = doctor.check_kernel_gpu(doctor.Context.build(sandbox_mode="none"))
+    assert finding.status == "WARN", finding
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    assert finding.detail == (f"a kernel allotted GPU 0 (NVIDIA H200) does not use it: its backend "
+                              f"({backend}) computes on the CPU")
+    assert "--gpus none" in finding.fix
+
+
+def test_without_a_gpu_no_kernel_is_started_for_one(monkeypatch):
+    monkeypatch.setattr(gpu, "detect_gpus", lambda: [])
+    assert doctor.check_kernel_gpu(doctor.Context.build(sandbox_mode="none")) == []
 
 
 # ------------------------------------------------------------------ sandbox

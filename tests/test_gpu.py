@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder import artifacts
 from autograder.course import Limits
 from autograder.engine import gpu, sandbox
 
@@ -235,8 +236,8 @@ def test_kernel_env_gives_the_allotted_gpu_by_uuid_and_each_backend_its_share():
         "CUDA_VISIBLE_DEVICES": "GPU-bbbb",
         "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
         "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+        # One name only: JAX 0.11 refuses the GPU when given both (measured on an H200).
         "XLA_PYTHON_CLIENT_MEM_FRACTION": "0.225",
-        "XLA_CLIENT_MEM_FRACTION": "0.225",
         "TF_FORCE_GPU_ALLOW_GROWTH": "true",
     }
     by_hand = gpu.Gpu(index=3, name="no uuid known", memory_mib=1024)
@@ -366,3 +367,31 @@ def test_a_kernel_without_a_gpu_sees_none_whatever_the_grader_inherited(tmp_path
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     env = execute.kernel_env(tmp_path, device=gpu.kernel_env(gpu=None, memory_fraction=1.0))
     assert env["CUDA_VISIBLE_DEVICES"] == "" and env["JAX_PLATFORMS"] == "cpu"
+
+
+@pytest.mark.parametrize("runtime, device, warned", [
+    (artifacts.KernelRuntime("jax", "gpu"), "GPU 0 (NVIDIA A100-SXM4-80GB, 45% of its memory)", False),
+    (artifacts.KernelRuntime("jax", "cpu"), "CPU (GPU 0 was allotted but not used)", True),
+    (artifacts.KernelRuntime(), "GPU 0 (NVIDIA A100-SXM4-80GB, 45% of its memory)", False),
+])
+def test_the_result_names_the_device_the_kernel_says_it_used(runtime, device, warned):
+    """A kernel's record comes from its exporter (tests/test_doctor.py runs it in a real kernel)."""
+    from autograder.engine import grade
+    from autograder.results import GradingResult
+
+    result = GradingResult("a", "a.ipynb", backend="tensorflow", device=grade._allotment(A100, 0.45))
+    grade._report_device(result, runtime, A100)
+    assert result.device == device and result.backend == (runtime.backend or "tensorflow")
+    assert bool([n for n in result.staff_notes if n.startswith("DEVICE: GPU 0 was allotted")]) == warned
+
+
+@pytest.mark.parametrize("written, expected", [
+    ('{"backend": "jax", "device": "gpu"}', artifacts.KernelRuntime("jax", "gpu")),
+    ('{"backend": "cntk", "device": "tpu"}', artifacts.KernelRuntime()),
+    ('["gpu"]', artifacts.KernelRuntime()),
+    ("not json", artifacts.KernelRuntime()),
+])
+def test_the_kernels_runtime_record_is_read_as_untrusted(tmp_path, written, expected):
+    (tmp_path / artifacts.RUNTIME_LOG).write_text(written)
+    assert artifacts.read_runtime(tmp_path / artifacts.RUNTIME_LOG) == expected
+    assert artifacts.read_runtime(tmp_path / "absent.json") == artifacts.KernelRuntime()

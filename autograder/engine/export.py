@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.artifacts import EXPORT_LOG, suffixes
+from autograder.artifacts import EXPORT_LOG, RUNTIME_LOG, suffixes
 from autograder.engine import kernel_export
 
 _EXPORTER = kernel_export._autograder_export_artifacts
@@ -19,7 +19,8 @@ def export_cell(artifacts: dict[str, str], outdir: Path) -> nbformat.NotebookNod
     name = _EXPORTER.__name__
     source = (
         inspect.getsource(_EXPORTER)
-        + f"\n{name}(globals(), {artifacts!r}, {str(outdir)!r}, {suffixes(artifacts)!r}, {EXPORT_LOG!r})\n"
+        + f"\n{name}(globals(), {artifacts!r}, {str(outdir)!r}, {suffixes(artifacts)!r}, {EXPORT_LOG!r}, "
+        + f"{RUNTIME_LOG!r})\n"
         + f"del {name}\n"
     )
     return nbformat.v4.new_code_cell(source)

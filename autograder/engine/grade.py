@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from autograder.artifacts import KINDS, UnusableFile, read_history
+from autograder.artifacts import KINDS, RUNTIME_LOG, KernelRuntime, UnusableFile, read_history, read_runtime
 from autograder.atomic import write_atomic
 from autograder.course import PACKAGE_DIR, SUITES_DIR, Assignment
 from autograder.datasets import DatasetError, served
@@ -138,6 +138,27 @@ def sandbox_description(mode: str, requested: str) -> str:
     return f"none ({sandbox.bwrap_problem()})"
 
 
+def _allotment(allotted: gpu.Gpu | None, memory_fraction: float) -> str:
+    if allotted is None:
+        return "CPU"
+    return f"GPU {allotted.index} ({allotted.name}, {memory_fraction:.0%} of its memory)"
+
+
+def _report_device(result: GradingResult, runtime: KernelRuntime,
+                   allotted: gpu.Gpu | None) -> None:
+    """Say in ``result`` what the kernel reports it trained on: its backend,
+    and ``CPU`` instead of the allotted GPU when it did not use it, with a
+    note for the staff (a CPU build of the backend, or a GPU it cannot open,
+    makes training slow without failing)."""
+    result.backend = runtime.backend or result.backend
+    if allotted is not None and runtime.device == "cpu":
+        result.device = f"CPU (GPU {allotted.index} was allotted but not used)"
+        result.staff_notes.append(
+            f"DEVICE: GPU {allotted.index} was allotted to the kernel, but its Keras backend "
+            f"({result.backend}) computed on the CPU. Is a GPU build of the backend installed? "
+            "`autograder doctor` checks that the backend sees the GPU.")
+
+
 def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path | None = None,
                      sandbox_mode: str = "auto", feedback_dir: Path | None = None,
                      also_hidden: Sequence[Path] = (), allotted: gpu.Gpu | None = None,
@@ -171,8 +192,7 @@ def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path 
     result = GradingResult(assignment.name, str(submission),
                            sandbox=sandbox_description(mode, sandbox_mode),
                            backend=os.environ.get("KERAS_BACKEND", "tensorflow"),
-                           device=(f"GPU {allotted.index} ({allotted.name}, "
-                                   f"{gpu_memory_fraction:.0%} of its memory)" if allotted else "CPU"))
+                           device=_allotment(allotted, gpu_memory_fraction))
     if warning:
         result.staff_notes.append(warning)
     with evaluate.TrustedSuite(assignment.suite_dir) as suite, \
@@ -214,6 +234,7 @@ def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path 
             result.timings.update(ran.timings)
             result.notes.extend(ran.notes)
             _grader_fault_in(assignment, ran)
+            _report_device(result, read_runtime(artifacts_dir / RUNTIME_LOG), allotted)
             try:
                 suite.verify()
             except evaluate.IntegrityError as exc:

@@ -7,7 +7,7 @@ the evaluation stage, which loads it with safe loaders in its own process.
 """
 
 
-def _autograder_export_artifacts(namespace, artifacts, outdir, suffixes, log_name):
+def _autograder_export_artifacts(namespace, artifacts, outdir, suffixes, log_name, runtime_name):
     """Save each declared variable of ``namespace`` into ``outdir``.
 
     ``artifacts`` maps variable names to kinds (``model``, ``history``,
@@ -16,10 +16,13 @@ def _autograder_export_artifacts(namespace, artifacts, outdir, suffixes, log_nam
     (``saved``, ``missing``, ``invalid``) and a ``message`` for the student.
     ``outdir`` is emptied first, so files the notebook itself put there (a
     model trained elsewhere, a fake report) are not taken for its work.
+    Writes ``runtime_name`` with the Keras backend the notebook used and
+    whether that backend computes on a GPU (``gpu``) or the CPU (``cpu``).
     """
     import json
     import os
     import shutil
+    import sys
 
     import numpy as np
 
@@ -76,3 +79,18 @@ def _autograder_export_artifacts(namespace, artifacts, outdir, suffixes, log_nam
         )
     with open(os.path.join(outdir, log_name), "w") as f:
         json.dump(log, f)
+
+    runtime = {"backend": None, "device": None}
+    keras = sys.modules.get("keras")  # importing it here would take seconds for nothing
+    if keras is not None:
+        try:
+            runtime["backend"] = keras.backend.backend()
+            if runtime["backend"] == "torch":  # Keras puts its tensors on CUDA when torch has it
+                on_gpu = sys.modules["torch"].cuda.is_available()
+            else:  # TensorFlow and JAX list their default devices first: gpu:0, cuda:0 or cpu:0
+                on_gpu = keras.distribution.list_devices()[0].split(":")[0] in ("gpu", "cuda")
+            runtime["device"] = "gpu" if on_gpu else "cpu"
+        except Exception:  # a backend without device listing: say nothing
+            pass
+    with open(os.path.join(outdir, runtime_name), "w") as f:
+        json.dump(runtime, f)

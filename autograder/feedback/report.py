@@ -471,6 +471,7 @@ def render_report(result: GradingResult, feedback_dir: Path | str | None = None)
         f"<header><h1>{esc(result.assignment)}</h1>"
         f"<p class=\"meta\">Feedback for <b>{esc(who)}</b>"
         + (f" · graded in {result.execution_time:.0f} s" if result.execution_time else "")
+        + (f" · Keras backend {esc(result.backend)} on {esc(result.device)}" if result.device else "")
         + f"</p><p class=\"score\">Score: {fmt_number(score)} / {fmt_number(max_score)}{share}</p>"
         "</header>"
     )
