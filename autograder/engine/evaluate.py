@@ -33,6 +33,8 @@ from autograder import artifacts as artifact_files
 from autograder.course import PACKAGE_DIR
 from autograder.datasets._files import kit_data_dir
 from autograder.engine import untrusted
+from autograder.engine.warm import WarmEvaluator, WarmEvaluatorError, discard
+from autograder.engine.warm import evaluator as warm_evaluator
 from autograder.errors import StopGrading
 from autograder.results import CheckResult, Status
 
@@ -56,9 +58,13 @@ class PlannedCheck:
 
 
 def _pytest_command(suite_dir: Path, *options: str) -> list[str]:
+    # -P: the working directory does not go on sys.path.
+    return [sys.executable, "-P", "-m", "pytest", *_pytest_args(suite_dir, *options)]
+
+
+def _pytest_args(suite_dir: Path, *options: str) -> list[str]:
     return [
-        # -P: the working directory does not go on sys.path.
-        sys.executable, "-P", "-m", "pytest", str(suite_dir),
+        str(suite_dir),
         "-p", "autograder.suite_plugin",
         "-p", "no:cacheprovider",
         "--rootdir", str(suite_dir),
@@ -76,7 +82,8 @@ def _suite_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def run_suite(suite_dir: Path, artifacts_dir: Path, report_path: Path, *,
               timeout: int, feedback_dir: Path | None = None,
               plan: list[PlannedCheck] | None = None,
-              env: Mapping[str, str] | None = None) -> list[CheckResult]:
+              env: Mapping[str, str] | None = None,
+              warm: WarmEvaluator | None = None) -> list[CheckResult]:
     """Run every check of the suite in ``suite_dir``; one result per check.
 
     With ``feedback_dir``, what the checks measured for feedback (metrics,
@@ -90,18 +97,36 @@ def run_suite(suite_dir: Path, artifacts_dir: Path, report_path: Path, *,
     the submission the checks it had not finished, each with a message: the
     student's model was too slow to evaluate. Without one, a timeout is an
     :class:`EvaluationError`.
+
+    A ``warm`` evaluator (:mod:`autograder.engine.warm`) runs the suite in a
+    child of its zygote, with the same environment. Unless that run ends
+    with a report, the zygote is discarded and the suite runs cold: a fault
+    of the zygote must not cost the student anything but time.
     """
     private, artifacts, report = _private_copy(Path(artifacts_dir))
-    command = _pytest_command(suite_dir, "--artifacts-dir", str(artifacts),
-                              "--grading-report", str(report))
+    options = ["--artifacts-dir", str(artifacts), "--grading-report", str(report)]
     if feedback_dir is not None:
-        command += ["--feedback-dir", str(feedback_dir)]
-    try:
-        completed = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout,
-            cwd=private, env=_suite_env(env),
-        )
-    except subprocess.TimeoutExpired:
+        options += ["--feedback-dir", str(feedback_dir)]
+    returncode, output, timed_out = None, "", False
+    if warm is not None:
+        try:
+            returncode, output = warm.run(_pytest_args(suite_dir, *options), cwd=private,
+                                          env=_suite_env(env), timeout=timeout)
+        except WarmEvaluatorError:
+            returncode = None
+        if returncode not in (0, 1) or _read_report(report) is None:
+            discard(warm)
+            returncode = None
+    if returncode is None:
+        try:
+            completed = subprocess.run(
+                _pytest_command(suite_dir, *options), capture_output=True, text=True,
+                timeout=timeout, cwd=private, env=_suite_env(env),
+            )
+            returncode, output = completed.returncode, completed.stdout + completed.stderr
+        except subprocess.TimeoutExpired:
+            timed_out = True
+    if timed_out:
         finished = _read_report(report)
         shutil.rmtree(private, ignore_errors=True)
         if plan is None:
@@ -115,10 +140,10 @@ def run_suite(suite_dir: Path, artifacts_dir: Path, report_path: Path, *,
     # pytest exits 1 when checks fail: that is grading working, not breaking.
     checks = _read_report(report)
     shutil.rmtree(private, ignore_errors=True)
-    if completed.returncode not in (0, 1) or checks is None:
+    if returncode not in (0, 1) or checks is None:
         raise EvaluationError(
             f"The hidden suite {suite_dir} could not run (pytest exit code "
-            f"{completed.returncode}):\n{(completed.stdout + completed.stderr)[-3000:]}"
+            f"{returncode}):\n{output[-3000:]}"
         )
     if plan is not None:
         _check_against_plan(suite_dir, checks, plan)
@@ -202,6 +227,10 @@ class _PlanCollection:
         return [PlannedCheck(**entry) for entry in entries]
 
 
+_plans: dict[str, list[PlannedCheck]] = {}
+"""Plans collected in this process, by the fingerprint of suite and kit."""
+
+
 def tree_digest(*roots: Path) -> str:
     """A fingerprint of every file under ``roots`` (names and contents, links
     as their targets), the compiled-bytecode caches aside."""
@@ -230,10 +259,16 @@ class TrustedSuite:
     :class:`IntegrityError` if the copy changed (only an unconfined kernel
     could reach it); :meth:`run` evaluates with the copy, whose package comes
     first on the suite process's ``sys.path``. Leaving removes the copy.
+
+    The plan of a suite and kit that fingerprint alike is collected once per
+    process. Given the evaluator's environment ``warm_env``, entering also
+    starts (or finds) this process's warm evaluator for the kit
+    (:mod:`autograder.engine.warm`), which imports while the kernel runs.
     """
 
-    def __init__(self, suite_dir: Path):
+    def __init__(self, suite_dir: Path, *, warm_env: Mapping[str, str] | None = None):
         self.source = Path(suite_dir)
+        self.warm_env = warm_env
 
     def __enter__(self) -> "TrustedSuite":
         self.private = Path(tempfile.mkdtemp(prefix="autograder-trusted-"))
@@ -250,12 +285,17 @@ class TrustedSuite:
         self.env = {"PYTHONPATH": os.pathsep.join(
             [str(self.kit_dir), *filter(None, [os.environ.get("PYTHONPATH")])])}
         self.fingerprint = self._fingerprint()
-        self._collection = _PlanCollection(self.suite_dir, timeout=300, env=self.env)
-        self._plan: list[PlannedCheck] | None = None
+        self._plan: list[PlannedCheck] | None = _plans.get(self.fingerprint)
+        self._collection = None if self._plan else _PlanCollection(self.suite_dir, timeout=300,
+                                                                    env=self.env)
+        self.warm = None
+        if self.warm_env is not None:
+            self.warm = warm_evaluator(self.kit_dir, tree_digest(self.kit_dir),
+                                       _suite_env(self.warm_env))
         return self
 
     def __exit__(self, *exc_info) -> None:
-        if self._plan is None and self._collection.process.poll() is None:
+        if self._collection is not None and self._collection.process.poll() is None:
             self._collection.process.kill()
             self._collection.process.communicate()
         shutil.rmtree(self.private, ignore_errors=True)
@@ -267,7 +307,8 @@ class TrustedSuite:
     def plan(self) -> list[PlannedCheck]:
         """The assignment's checks and points (waits for the collection)."""
         if self._plan is None:
-            self._plan = self._collection.result()
+            self._plan = _plans[self.fingerprint] = self._collection.result()
+            self._collection = None
         return self._plan
 
     def verify(self) -> None:
@@ -282,7 +323,8 @@ class TrustedSuite:
     def run(self, artifacts_dir: Path, report_path: Path, *, timeout: int,
             feedback_dir: Path | None = None, env: Mapping[str, str] | None = None) -> list[CheckResult]:
         return run_suite(self.suite_dir, artifacts_dir, report_path, timeout=timeout,
-                         feedback_dir=feedback_dir, plan=self.plan, env={**self.env, **(env or {})})
+                         feedback_dir=feedback_dir, plan=self.plan, env={**self.env, **(env or {})},
+                         warm=self.warm)
 
 
 def _private_copy(artifacts_dir: Path) -> tuple[Path, Path, Path]:

@@ -195,7 +195,11 @@ def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path 
                            device=_allotment(allotted, gpu_memory_fraction))
     if warning:
         result.staff_notes.append(warning)
-    with evaluate.TrustedSuite(assignment.suite_dir) as suite, \
+    suite_env = gpu.evaluator_env(limits=assignment.limits, gpu=allotted,
+                                  memory_fraction=gpu_memory_fraction)
+    # A warm evaluator fixes its device when it imports the backend: the CPU only.
+    warm_env = suite_env if suite_env == gpu.CPU_ONLY_ENV else None
+    with evaluate.TrustedSuite(assignment.suite_dir, warm_env=warm_env) as suite, \
             tempfile.TemporaryDirectory(prefix="autograder-private-") as private:
         private = Path(private)
         try:
@@ -245,13 +249,11 @@ def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path 
 
             t = time.perf_counter()
             feedback = Path(feedback_dir) if feedback_dir is not None else private / "feedback"
-            suite_env = gpu.evaluator_env(limits=assignment.limits, gpu=allotted,
-                                          memory_fraction=gpu_memory_fraction)
-            if seed is not None:
-                suite_env[served.HOLDOUT_SEED_ENV] = str(seed)
+            seed_env = {served.HOLDOUT_SEED_ENV: str(seed)} if seed is not None else {}
             result.tests = suite.run(
                 artifacts_dir, workdir / "report.json",
-                timeout=assignment.limits.evaluation_timeout, feedback_dir=feedback, env=suite_env,
+                timeout=assignment.limits.evaluation_timeout, feedback_dir=feedback,
+                env={**suite_env, **seed_env},
             )
             result.timings["evaluate"] = time.perf_counter() - t
             result.metrics = _keep_feedback(assignment, artifacts_dir, feedback)

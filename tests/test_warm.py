@@ -1,0 +1,112 @@
+"""The warm evaluator: the hidden suite runs in a forked child of a zygote
+that imported Keras, pytest and the kit once, with the same results as a
+cold pytest process, no state carried from one evaluation to the next, and
+the cold process as the fallback whenever the zygote fails."""
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from autograder.course import load_assignment
+from autograder.engine import evaluate, gpu, warm
+from autograder.engine.evaluate import TrustedSuite, run_suite, tree_digest
+from autograder.engine.grade import grade_submission
+from autograder.results import Status
+
+A = "linear_grading"
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory, linear_partial_submission):
+    """What a kernel exported for a submission that earns 6.5 of 10."""
+    workdir = tmp_path_factory.mktemp("warm") / "work"
+    result = grade_submission(linear_partial_submission, load_assignment(A), workdir=workdir)
+    assert result.score == 6.5
+    return workdir / "artifacts"
+
+
+@pytest.fixture
+def suite():
+    with TrustedSuite(load_assignment(A).suite_dir, warm_env=gpu.CPU_ONLY_ENV) as trusted:
+        yield trusted
+
+
+def _outcome(checks):
+    return [(c.name, c.score, c.max_score, c.status, c.output) for c in checks]
+
+
+def test_a_warm_evaluation_scores_as_a_cold_one_and_starts_no_pytest_process(
+        suite, artifacts, tmp_path, monkeypatch):
+    cold = run_suite(suite.suite_dir, artifacts, tmp_path / "cold.json", timeout=300,
+                     env={**suite.env, **gpu.CPU_ONLY_ENV})
+    started = []
+    monkeypatch.setattr(evaluate.subprocess, "run", lambda *a, **k: started.append(a))
+    warmed = suite.run(artifacts, tmp_path / "warm.json", timeout=300, env=gpu.CPU_ONLY_ENV)
+    assert _outcome(warmed) == _outcome(cold)
+    assert sum(c.score for c in warmed) == 6.5 and started == []
+
+
+def test_one_zygote_serves_every_grading_of_the_same_kit(suite):
+    assignment = load_assignment(A)
+    with TrustedSuite(assignment.suite_dir, warm_env=gpu.CPU_ONLY_ENV) as second:
+        assert second.warm is suite.warm and second.plan == suite.plan
+    # Another value read when the backend is imported: another zygote.
+    with TrustedSuite(assignment.suite_dir, warm_env={**gpu.CPU_ONLY_ENV, "TF_NUM_INTEROP_THREADS": "1"}) as other:
+        assert other.warm is not suite.warm
+
+
+def test_no_state_crosses_from_one_evaluation_to_the_next(tmp_path):
+    suite_dir = tmp_path / "suite"
+    suite_dir.mkdir()
+    # Each evaluation marks a module the zygote imported; the next must find it unmarked.
+    (suite_dir / "test_fresh.py").write_text(
+        "import autograder.checks as checks\n\n"
+        "def test_fresh():\n"
+        "    assert not hasattr(checks, 'marked_by_an_earlier_student')\n"
+        "    checks.marked_by_an_earlier_student = True\n"
+    )
+    kit = tmp_path / "kit"
+    with TrustedSuite(load_assignment(A).suite_dir) as trusted:
+        evaluate._copy_tree(trusted.kit_dir, kit)
+    zygote = warm.evaluator(kit, tree_digest(kit), evaluate._suite_env(gpu.CPU_ONLY_ENV))
+    for run in range(2):
+        artifacts = tmp_path / f"artifacts{run}"
+        artifacts.mkdir()
+        [check] = run_suite(suite_dir, artifacts, tmp_path / f"report{run}.json", timeout=120,
+                            warm=zygote)
+        assert check.status is Status.PASS, check.output
+    assert zygote.process.poll() is None
+
+
+def test_a_zygote_that_died_is_discarded_and_the_suite_runs_cold(suite, artifacts, tmp_path):
+    dead = suite.warm
+    dead.process.send_signal(signal.SIGKILL)
+    dead.process.wait()
+    checks = suite.run(artifacts, tmp_path / "report.json", timeout=300, env=gpu.CPU_ONLY_ENV)
+    assert sum(c.score for c in checks) == 6.5
+    assert dead not in warm._evaluators.values() and not Path(dead.private).exists()
+
+
+def test_an_evaluation_past_its_time_is_killed_with_all_it_started(tmp_path):
+    suite_dir = tmp_path / "suite"
+    suite_dir.mkdir()
+    (suite_dir / "test_slow.py").write_text(
+        "import subprocess, time\n\n"
+        "def test_slow():\n"
+        "    subprocess.Popen(['sleep', '300'])\n"
+        "    time.sleep(300)\n"
+    )
+    kit = tmp_path / "kit"
+    with TrustedSuite(load_assignment(A).suite_dir) as trusted:
+        evaluate._copy_tree(trusted.kit_dir, kit)
+    zygote = warm.evaluator(kit, tree_digest(kit), evaluate._suite_env(gpu.CPU_ONLY_ENV))
+    env = dict(os.environ)
+    zygote.run(["--version"], cwd=tmp_path, env=env, timeout=120)  # ready
+    code, _ = zygote.run([str(suite_dir), "-p", "no:cacheprovider"], cwd=tmp_path, env=env, timeout=3)
+    assert code is None
+    sleepers = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout
+    assert sleepers.strip() == "", "the evaluation's own children outlived it"
+    assert zygote.run(["--version"], cwd=tmp_path, env=env, timeout=60)[0] == 0  # still serving
