@@ -9,7 +9,6 @@ exits 0 when every submission was graded and 1 when some could not be.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from autograder.course_loop import add_commands as add_course_commands
 from autograder.doctor import add_commands as add_doctor_commands
 from autograder.engine import batch, gpu, sandbox
 from autograder.engine.grade import GraderFault, grade_submission
-from autograder.engine.record import record_submission, summary, write_json
+from autograder.engine.record import grade_and_record, summary, write_json
 from autograder.errors import StopGrading
 from autograder.records.commands import add_commands as add_record_commands
 from autograder.similarity import add_commands as add_similarity_commands
@@ -87,25 +86,22 @@ def _run_grade(args) -> int:
     if args.submission.is_dir() or args.shard:
         return _grade_folder(args, assignment, capacity)
     _preflight(assignment, args.sandbox, start_kernel=False)
-    out = args.output_dir
-    feedback_dir = out / "feedback" if out else None
-    if feedback_dir:
-        shutil.rmtree(feedback_dir, ignore_errors=True)  # nothing left from an earlier version
     # One notebook takes the first GPU named, its share as if --per-gpu kernels shared it.
     allotted = gpus[0] if gpus else None
-    result = grade_submission(
-        args.submission, assignment, workdir=args.workdir, sandbox_mode=args.sandbox,
-        feedback_dir=feedback_dir, also_hidden=args.hide, allotted=allotted,
+    grading = dict(
+        workdir=args.workdir, sandbox_mode=args.sandbox, also_hidden=args.hide, allotted=allotted,
         gpu_memory_fraction=gpu.memory_share(capacity[allotted.index]) if allotted else 1.0,
     )
-    result.student = args.student
+    if args.output_dir:
+        result = grade_and_record(args.submission, assignment, args.output_dir,
+                                  student=args.student, **grading)
+    else:
+        result = grade_submission(args.submission, assignment, **grading)
+        result.student = args.student
     for note in result.staff_notes:
         print(note, file=sys.stderr)
     if args.json_path:
         write_json(result, args.json_path)
-    if out:
-        record_submission(result, out, submission=args.submission, assignment=assignment,
-                          feedback_dir=feedback_dir)
     print(summary(result))
     return 0
 

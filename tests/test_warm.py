@@ -3,6 +3,7 @@ that imported Keras, pytest and the kit once, with the same results as a
 cold pytest process, no state carried from one evaluation to the next, and
 the cold process as the fallback whenever the zygote fails."""
 
+import json
 import os
 import signal
 import subprocess
@@ -110,3 +111,26 @@ def test_an_evaluation_past_its_time_is_killed_with_all_it_started(tmp_path):
     sleepers = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout
     assert sleepers.strip() == "", "the evaluation's own children outlived it"
     assert zygote.run(["--version"], cwd=tmp_path, env=env, timeout=60)[0] == 0  # still serving
+
+
+def test_a_batch_worker_stopped_mid_submission_is_replaced_for_the_next(tmp_path, linear_partial_submission):
+    from autograder.engine.batch import limit_overrides
+    from autograder.engine.worker import Job, Worker
+
+    assignment = load_assignment(A)
+
+    def job(student):
+        return Job(submission=str(linear_partial_submission), student=student,
+                   out=str(tmp_path / student), assignment=A, course_dir=str(assignment.course_dir),
+                   limits=limit_overrides(assignment.limits), sandbox_mode="auto")
+
+    worker = Worker()
+    try:
+        assert worker.grade(job("slow"), timeout=1) == "grading took longer than 1 s and was stopped"
+        assert worker.process is None and not (tmp_path / "slow" / "results.json").exists()
+        assert worker.grade(job("next"), timeout=300) == ""
+        first = worker.process.pid
+        assert json.loads((tmp_path / "next" / "results.json").read_text())["score"] == 6.5
+        assert worker.grade(job("third"), timeout=300) == "" and worker.process.pid == first
+    finally:
+        worker.close()

@@ -23,6 +23,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -33,6 +34,7 @@ from autograder.course import Assignment
 from autograder.engine.gpu import GpuSlots
 from autograder.engine.grade import can_hide
 from autograder.engine.record import Record, fingerprint, write_json
+from autograder.engine.worker import Job, Worker
 from autograder.errors import StopGrading
 from autograder.results import RESULTS_FILE
 
@@ -184,22 +186,27 @@ def _already_graded(results_file: Path, expected: dict) -> float | None:
         return None
 
 
+OVERRIDABLE_LIMITS = ("cell_timeout", "notebook_timeout", "evaluation_timeout", "memory_gib",
+                      "max_processes", "max_output_mib")
+"""The limits ``autograder grade`` takes as options (``--cell-timeout`` ...):
+a batch hands each grading the values it resolved."""
+
+
+def limit_overrides(limits) -> dict[str, float]:
+    return {name: getattr(limits, name) for name in OVERRIDABLE_LIMITS}
+
+
 def _child_command(submission: Submission, assignment: Assignment, out: Path, *,
                    sandbox_mode: str, hide: list[Path], gpu_index: int | None,
                    per_gpu: int | None) -> list[str]:
-    limits = assignment.limits
     command = [
         sys.executable, "-m", "autograder.cli", "grade", str(submission.path),
         "--assignment", assignment.name, "--course-dir", str(assignment.course_dir),
         "--output-dir", str(out), "--student", submission.student, "--sandbox", sandbox_mode,
-        "--cell-timeout", str(limits.cell_timeout),
-        "--notebook-timeout", str(limits.notebook_timeout),
-        "--evaluation-timeout", str(limits.evaluation_timeout),
-        "--memory-gib", str(limits.memory_gib),
-        "--max-processes", str(limits.max_processes),
-        "--max-output-mib", str(limits.max_output_mib),
         "--gpus", "none" if gpu_index is None else str(gpu_index),
     ]
+    for name, value in limit_overrides(assignment.limits).items():
+        command += ["--" + name.replace("_", "-"), str(value)]
     if per_gpu:
         command += ["--per-gpu", str(per_gpu)]
     for path in hide:
@@ -230,13 +237,21 @@ def run_grader(submission: Submission, assignment: Assignment, out: Path, *, san
 
 
 def _grade_one(submission: Submission, assignment: Assignment, out: Path, *,
-               sandbox_mode: str, hide: list[Path], slots: GpuSlots) -> tuple[float | None, str]:
-    """Grade in a child process, holding a GPU slot when there are GPUs; the
+               sandbox_mode: str, hide: list[Path], slots: GpuSlots,
+               worker: Worker) -> tuple[float | None, str]:
+    """Grade with ``worker``, holding a GPU slot when there are GPUs; the
     score, or ``None`` and why it failed."""
+    limits = assignment.limits
+    budget = limits.startup_timeout + limits.notebook_timeout + limits.evaluation_timeout + 120
     with slots.take() as gpu_index:
-        reason = run_grader(submission, assignment, out, sandbox_mode=sandbox_mode, hide=hide,
-                            gpu_index=gpu_index,
-                            per_gpu=slots.capacity.get(gpu_index) if gpu_index is not None else None)
+        job = Job(submission=str(submission.path), student=submission.student, out=str(out),
+                  assignment=assignment.name, course_dir=str(assignment.course_dir),
+                  limits=limit_overrides(limits), sandbox_mode=sandbox_mode,
+                  hide=[str(p) for p in hide], gpu_index=gpu_index,
+                  per_gpu=slots.capacity.get(gpu_index) if gpu_index is not None else None)
+        reason = worker.grade(job, timeout=budget)
+    if not reason and not (out / RESULTS_FILE).is_file():
+        reason = "the grading worker wrote no results.json"
     if reason:
         return None, reason
     return float(json.loads((out / RESULTS_FILE).read_text())["score"]), ""
@@ -245,18 +260,29 @@ def _grade_one(submission: Submission, assignment: Assignment, out: Path, *,
 def _grade_locally(todo: list[Submission], assignment: Assignment, output_dir: Path, *,
                    workers: int | None, sandbox_mode: str, hide: list[Path],
                    gpu_capacity: dict[int, int]) -> Iterator[Graded]:
-    """Grade ``todo`` here, ``workers`` child processes at a time."""
+    """Grade ``todo`` here, on ``workers`` grading workers
+    (:mod:`autograder.engine.worker`), each one submission at a time."""
     slots = GpuSlots(gpu_capacity)
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        futures = {
-            pool.submit(_grade_one, s, assignment, output_dir / s.student,
-                        sandbox_mode=sandbox_mode, hide=hide, slots=slots): (s, time.perf_counter())
-            for s in todo
-        }
-        for future in as_completed(futures):
-            submission, started = futures[future]
-            score, reason = future.result()
-            yield Graded(submission, score, reason, time.perf_counter() - started)
+    started_workers: list[Worker] = []
+    mine = threading.local()
+
+    def grade(submission: Submission) -> tuple[float | None, str]:
+        if not hasattr(mine, "worker"):
+            mine.worker = Worker()
+            started_workers.append(mine.worker)
+        return _grade_one(submission, assignment, output_dir / submission.student,
+                          sandbox_mode=sandbox_mode, hide=hide, slots=slots, worker=mine.worker)
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+            futures = {pool.submit(grade, s): (s, time.perf_counter()) for s in todo}
+            for future in as_completed(futures):
+                submission, started = futures[future]
+                score, reason = future.result()
+                yield Graded(submission, score, reason, time.perf_counter() - started)
+    finally:
+        for worker in started_workers:
+            worker.close()
 
 
 def _progress_line(done: int, total: int, text: str, width: int = 24) -> str:

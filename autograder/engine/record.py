@@ -112,6 +112,22 @@ def record_submission(result: GradingResult, out_dir: Path, *, submission: Path,
                   feedback_dir=feedback_dir).write(out_dir)
 
 
+def grade_and_record(submission: Path, assignment: Assignment, out_dir: Path, *,
+                     student: str = "", **grading) -> GradingResult:
+    """Grade ``submission`` (``grading``: the keywords of
+    :func:`~autograder.engine.grade.grade_submission`) and write its record
+    into ``out_dir``: ``feedback/``, ``report.html``, then ``results.json``."""
+    from autograder.engine.grade import grade_submission
+
+    feedback_dir = Path(out_dir) / "feedback"
+    shutil.rmtree(feedback_dir, ignore_errors=True)  # nothing left from an earlier version
+    result = grade_submission(submission, assignment, feedback_dir=feedback_dir, **grading)
+    result.student = student
+    record_submission(result, Path(out_dir), submission=Path(submission), assignment=assignment,
+                      feedback_dir=feedback_dir)
+    return result
+
+
 def write_json(data: GradingResult | dict, path: Path) -> None:
     """Write a result (or any JSON-able dict) to ``path`` atomically."""
     if isinstance(data, GradingResult):

@@ -165,6 +165,7 @@ def _evaluate(request: dict) -> None:
     code = 3
     try:
         os.setsid()  # its own process group: a timeout kills all it started
+        _die_with_parent()
         os.chdir(request["cwd"])
         fd = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(fd, 1)
@@ -180,6 +181,17 @@ def _evaluate(request: dict) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """Linux: end with the zygote, so that a grader killed mid-evaluation
+    leaves no evaluation running."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def serve() -> None:
