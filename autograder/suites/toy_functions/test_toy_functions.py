@@ -205,15 +205,16 @@ def test_regression_mse(regression_model, regression_out, fresh, feedback):
         f"{MAX_MSE}. Predicting the same value for every point would give about {baseline:.2f}. "
     )
     activation = output_activation(regression_model)
+    if mse >= 0.5 * baseline:
+        message += ("Your model has learned little of the function: check that it was trained "
+                    "(model.fit on x_train and y_train) and that its loss went down. ")
     if activation not in (None, "linear"):
         message += (f"The {activation!r} activation on its last layer limits what it can predict: "
                     "remove it (see the check on the output layer).")
-    elif mse >= 0.5 * baseline:
-        message += ("Your model has learned little of the function: check that it was trained "
-                    "(model.fit on x_train and y_train) and that its loss went down.")
-    else:
+    elif mse < 0.5 * baseline:
         message += ("Train for more epochs, try the Adam optimizer, or widen the hidden layers "
                     "(within the budget), and watch the loss curve.")
+    message = message.strip()
     if mse <= PARTIAL_MSE:
         partial_credit(0.5, message)
     raise AssertionError(message)
