@@ -27,7 +27,7 @@ from conftest import (
     planned_points,
 )
 
-QUICK = {"linear_grading"}
+QUICK = {"linear_grading", "toy_functions"}
 """Assignments whose reference trains in seconds (on grading.npz); the others
 train on full datasets and are slow."""
 GRADED = [
