@@ -57,13 +57,17 @@ class GradingResult:
     sandbox: str = ""
     """What confined the student's kernel: ``bwrap``, or ``none`` and why."""
     backend: str = ""
-    """The Keras backend the kernel was given (``KERAS_BACKEND``)."""
+    """The Keras backend the kernel reported using (else the one it was given)."""
     device: str = ""
-    """What the kernel was given to train on: ``CPU``, or which GPU and its share."""
+    """What the kernel trained on: ``CPU``, or which GPU and its share (see
+    :func:`autograder.engine.grade.grade_submission`)."""
     metrics: dict[str, float] = field(default_factory=dict)
     """Headline measurements the suite made itself, e.g. ``test_accuracy``."""
     student: str = ""
     """Who submitted, where the submission's place says (batch grading)."""
+    alias: str = ""
+    """The name the student asked to be shown by on a leaderboard
+    (``LEADERBOARD_ALIAS`` in the notebook); the student's own text."""
 
     @property
     def score(self) -> float:
@@ -88,6 +92,7 @@ class GradingResult:
             "device": self.device,
             "metrics": dict(self.metrics),
             "student": self.student,
+            "alias": self.alias,
             "tests": [t.to_dict() for t in self.tests],
         }
 
@@ -107,4 +112,5 @@ class GradingResult:
             device=data.get("device", ""),
             metrics=dict(data.get("metrics", {})),
             student=data.get("student", ""),
+            alias=str(data.get("alias", "")),
         )

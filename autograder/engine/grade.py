@@ -205,6 +205,7 @@ def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path 
         try:
             student_nb = prepare.read_submission(submission)
             prepare.check_assignment(student_nb, assignment.release_notebook)
+            result.alias = prepare.declared_alias(student_nb)
         except prepare.SubmissionError as exc:
             result.tests = _checks_all_zero(suite.plan, Status.NOT_ATTEMPTED, str(exc))
             result.notes.append(str(exc))

@@ -8,6 +8,7 @@ metadata, so a student cannot turn a test cell into an answer cell.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import warnings
@@ -65,6 +66,33 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
             "your work is there, save it and submit it again."
         )
     return notebook
+
+
+ALIAS_VARIABLE = "LEADERBOARD_ALIAS"
+MAX_ALIAS_LENGTH = 40
+
+
+def declared_alias(notebook) -> str:
+    """The leaderboard name the student set in a code cell as
+    ``LEADERBOARD_ALIAS = "..."`` (the last such assignment of a string),
+    read from the source without running it; control characters dropped,
+    white space folded, at most :data:`MAX_ALIAS_LENGTH` characters. ``""``
+    when there is none."""
+    alias = ""
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        try:
+            tree = ast.parse(cell.get("source", ""))
+        except (SyntaxError, ValueError):  # IPython magics, unfinished code
+            continue
+        for node in tree.body:
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name) and node.targets[0].id == ALIAS_VARIABLE
+                    and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+                alias = node.value.value
+    printable = "".join(ch if ch.isprintable() else " " for ch in alias)
+    return " ".join(printable.split())[:MAX_ALIAS_LENGTH]
 
 
 def _normalised(source) -> str:

@@ -1,4 +1,4 @@
-"""``autograder export`` and ``autograder gradescope-bundle``.
+"""``autograder export``, ``autograder leaderboard`` and ``autograder gradescope-bundle``.
 
 :func:`add_commands` registers both on the command line's subparsers; each
 sets ``run``, a function of the parsed arguments that returns the exit code:
@@ -21,7 +21,7 @@ DEFAULT_GRADEBOOK = "default"
 
 
 def add_commands(subparsers) -> None:
-    """Add ``export`` and ``gradescope-bundle`` to ``subparsers``."""
+    """Add ``export``, ``leaderboard`` and ``gradescope-bundle`` to ``subparsers``."""
     export = subparsers.add_parser(
         "export", help="write a graded batch as a CSV gradebook, JUnit XML or into nbgrader's gradebook",
         description="Read the results of a batch (OUT/<student>/results.json, as `autograder grade "
@@ -40,6 +40,24 @@ def add_commands(subparsers) -> None:
     export.add_argument("--course-dir", type=Path,
                         help="nbgrader course directory (default: this checkout)")
     export.set_defaults(run=run_export)
+
+    board = subparsers.add_parser(
+        "leaderboard", help="rank a graded batch's models: leaderboard.html and leaderboard.csv",
+        description="Rank the students of a graded batch by the metric their suite measured "
+                    "(test accuracy, or test MAE), ties to fewer parameters, then shorter training. "
+                    "Students appear under the LEADERBOARD_ALIAS their notebook sets, else under an "
+                    "anonymous name derived from the course's secret; never by id unless --show-ids.",
+    )
+    board.add_argument("--from", dest="from_dir", type=Path, required=True, metavar="OUT",
+                       help="the batch's output folder")
+    board.add_argument("--assignment", help="the assignment to rank (needed when OUT holds several)")
+    board.add_argument("--output-dir", type=Path, help="where to write the two files (default: OUT)")
+    board.add_argument("--show-ids", action="store_true",
+                       help="name every student by id instead of alias or anonymous name")
+    board.add_argument("--course-dir", type=Path,
+                       help="nbgrader course directory, whose secret makes the anonymous names "
+                            "(default: this checkout)")
+    board.set_defaults(run=run_leaderboard)
 
     from autograder.records.gradescope import DEFAULT_VISIBILITY, VISIBILITIES
     from autograder.records.gradescope_bundle import SANDBOXES
@@ -77,24 +95,7 @@ def run_export(args: argparse.Namespace) -> int:
     if not (args.csv or args.junit or args.gradebook):
         return _fail("nothing to export: give --csv PATH, --junit PATH and/or --gradebook [DB_URL].")
     try:
-        if args.assignment:
-            _check_assignment(args.assignment)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            results = load_results(args.from_dir)
-        for warning in caught:
-            print(f"autograder: warning: {warning.message}", file=sys.stderr)
-        if not results:
-            raise RecordsError(
-                f"{args.from_dir} holds no <student>/results.json. Grade the class first: "
-                f"`autograder grade SUBMISSIONS --assignment NAME --output-dir {args.from_dir}`."
-            )
-        if args.assignment:
-            found = sorted({r.assignment for r in results})
-            results = [r for r in results if r.assignment == args.assignment]
-            if not results:
-                raise RecordsError(f"{args.from_dir} holds no results for {args.assignment!r}, only for "
-                                   f"{', '.join(found)}. Check --assignment or --from.")
+        results = _load(args.from_dir, args.assignment)
         if args.csv:
             from autograder.records.gradebook_csv import write_csv
 
@@ -120,6 +121,55 @@ def run_export(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot write the export: {exc}.")
+    return 0
+
+
+def _load(from_dir: Path, assignment: str | None) -> list:
+    """The results in ``from_dir`` (warnings printed), of ``assignment`` when given."""
+    if assignment:
+        _check_assignment(assignment)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = load_results(from_dir)
+    for warning in caught:
+        print(f"autograder: warning: {warning.message}", file=sys.stderr)
+    if not results:
+        raise RecordsError(
+            f"{from_dir} holds no <student>/results.json. Grade the class first: "
+            f"`autograder grade SUBMISSIONS --assignment NAME --output-dir {from_dir}`."
+        )
+    if assignment:
+        found = sorted({r.assignment for r in results})
+        results = [r for r in results if r.assignment == assignment]
+        if not results:
+            raise RecordsError(f"{from_dir} holds no results for {assignment!r}, only for "
+                               f"{', '.join(found)}. Check --assignment or --from.")
+    return results
+
+
+def run_leaderboard(args: argparse.Namespace) -> int:
+    from autograder.datasets.served import course_holdout_seed
+    from autograder.records.leaderboard import LEADERBOARD, rank, write_leaderboard
+
+    try:
+        results = _load(args.from_dir, args.assignment)
+        assignments = sorted({r.assignment for r in results})
+        if len(assignments) > 1:
+            raise RecordsError(f"{args.from_dir} holds results of {', '.join(assignments)}: "
+                               "choose one with --assignment.")
+        course_dir = args.course_dir.resolve() if args.course_dir else default_course_dir()
+        entries = rank(results, key=str(course_holdout_seed(course_dir)).encode(),
+                       show_ids=args.show_ids)
+        if not entries:
+            raise RecordsError(f"no result in {args.from_dir} has a metric to rank by "
+                               f"({' or '.join(LEADERBOARD)}): its suite measures none, or no "
+                               "model was graded.")
+        paths = write_leaderboard(args.output_dir or args.from_dir, entries, assignments[0])
+    except (RecordsError, CourseError, ValueError) as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"cannot write the leaderboard: {exc}.")
+    print(f"ranked {len(entries)} of {len(results)} student(s): {paths[0]}, {paths[1]}")
     return 0
 
 
