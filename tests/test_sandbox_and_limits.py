@@ -20,7 +20,7 @@ from autograder.engine.evaluate import run_suite
 from autograder.engine.execute import kernel_env
 from autograder.engine.grade import grade_submission
 from autograder.results import Status
-from conftest import LINEAR_SUMMARY, by_name, make_submission
+from conftest import LINEAR_SUMMARY, REPO, by_name, make_submission
 
 A = "linear_grading"
 needs_bwrap = pytest.mark.skipif(
@@ -149,14 +149,23 @@ def test_a_kernel_started_by_root_runs_as_nobody_without_privileges(tmp_path):
     assert done.stdout.strip() == "ptrace -1", done.stderr
 
 
-@needs_bwrap
-def test_a_kernel_started_by_an_ordinary_user_is_confined_the_same(tmp_path):
+def _ordinary_user() -> int:
+    """The uid of a system user created to grade as (root only)."""
     if os.geteuid() != 0 or shutil.which("useradd") is None or shutil.which("setpriv") is None:
         pytest.skip("creating a user to grade as needs root, useradd and setpriv")
     user = "autograder-test"
     if subprocess.run(["id", "-u", user], capture_output=True).returncode != 0:
         subprocess.run(["useradd", "--system", "--no-create-home", user], check=True)
-    uid = int(subprocess.run(["id", "-u", user], capture_output=True, text=True).stdout)
+    return int(subprocess.run(["id", "-u", user], capture_output=True, text=True).stdout)
+
+
+def _as_user(uid: int, command: list[str]) -> list[str]:
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *command]
+
+
+@needs_bwrap
+def test_a_kernel_started_by_an_ordinary_user_is_confined_the_same(tmp_path):
+    uid = _ordinary_user()
     place = Path(tempfile.mkdtemp(prefix="autograder-user-test-"))  # a folder that user can reach
     try:
         os.chmod(place, 0o755)
@@ -165,14 +174,50 @@ def test_a_kernel_started_by_an_ordinary_user_is_confined_the_same(tmp_path):
         seccomp = place / "seccomp.bpf"
         seccomp.write_bytes(sandbox.seccomp_filter())
         command = sandbox.bwrap_command(writable=[], readable=[kit], seccomp_file=seccomp)
-        done = subprocess.run(
-            ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
-             *command, "sh", "-c", _escape_script(kit)],
-            capture_output=True, text=True, timeout=60, cwd=place,
-        )
+        done = subprocess.run(_as_user(uid, [*command, "sh", "-c", _escape_script(kit)]),
+                              capture_output=True, text=True, timeout=60, cwd=place)
         if "Operation not permitted" in done.stderr and "uid=" not in done.stdout:
             pytest.skip(f"unprivileged user namespaces are off here: {done.stderr.strip()}")
         _assert_confined(done.stdout)
+    finally:
+        shutil.rmtree(place)
+
+
+@needs_bwrap
+@pytest.mark.datasets("grading")
+def test_an_ordinary_user_grades_the_reference_in_the_sandbox(tmp_path):
+    """The whole grader, not only its sandbox, as a user without privileges:
+    the kit, Python and the data read-only to them, a home of their own."""
+    uid = _ordinary_user()
+    place = Path(tempfile.mkdtemp(prefix="autograder-user-test-"))
+    try:
+        os.chmod(place, 0o755)
+        home = place / "home"
+        home.mkdir()
+        os.chown(home, uid, uid)
+        solution = REPO / "solutions" / A / f"{A}.ipynb"
+        # The grader starts Python again (the evaluator, the kernel): can this user?
+        probe = (f"import subprocess, sys; open({str(solution)!r}); "
+                 "subprocess.run([sys.executable, '-c', 'pass'], check=True)")
+        reach = subprocess.run(_as_user(uid, [sys.executable, "-c", probe]),
+                               capture_output=True, text=True, cwd=home)
+        if reach.returncode != 0:
+            pytest.skip(f"an ordinary user cannot run this Python or read the kit here: "
+                        f"{reach.stderr.strip().splitlines()[-1]}")
+        done = subprocess.run(
+            _as_user(uid, [sys.executable, "-m", "autograder.cli", "grade", str(solution),
+                           "--assignment", A, "--sandbox", "bwrap",
+                           "--json", str(home / "results.json")]),
+            capture_output=True, text=True, timeout=600, cwd=home,
+            # The course's secret is the grader's to set; this user could not create it in the checkout.
+            env={**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
+                 "AUTOGRADER_HOLDOUT_SEED": "7"},
+        )
+        if "Operation not permitted" in done.stderr and not (home / "results.json").exists():
+            pytest.skip(f"unprivileged user namespaces are off here: {done.stderr.strip()[-300:]}")
+        assert done.returncode == 0, done.stdout + done.stderr
+        result = json.loads((home / "results.json").read_text())
+        assert result["score"] == result["max_score"] == 10 and result["sandbox"] == "bwrap"
     finally:
         shutil.rmtree(place)
 
