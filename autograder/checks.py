@@ -94,6 +94,134 @@ def output_shape(model, sample) -> tuple:
     return (None, *out.shape[1:])
 
 
+# ---------------------------------------------------------------- rubric helpers
+#
+# Each helper below is one criterion a suite grades, with the teaching text
+# left to the suite: its messages are parameters. A message is either a
+# ``str.format`` template of the fields the helper names (e.g.
+# ``"Your model has {params:,} parameters"``) or a function that takes those
+# fields as keywords and returns the text, for text that depends on them
+# beyond substitution (or that needs the suite's own names).
+
+
+def model_fixture(name: str):
+    """A module-scoped fixture named ``name``: the student's model of that
+    name, loaded once per suite (``NotAttempted`` when the notebook defines
+    none). In a suite: ``linear_model = model_fixture("linear_model")``."""
+    import pytest
+
+    @pytest.fixture(scope="module", name=name)
+    def student_model(artifacts):
+        return artifacts.model(name)
+
+    return student_model
+
+
+def _say(message, **fields) -> str:
+    return message(**fields) if callable(message) else message.format(**fields)
+
+
+def grade_by_threshold(value: float, *, full: float, partial: float, message,
+                       partial_message=None, higher_is_better: bool = True,
+                       fraction: float = 0.5) -> None:
+    """The full/partial/zero ladder of a measured criterion.
+
+    Returns (full points) when ``value`` reaches ``full``; otherwise awards
+    ``fraction`` of the points with ``partial_message`` (``message`` when
+    there is none) when it reaches ``partial``, and fails with ``message``
+    below that. "Reaches" is ``>=`` when ``higher_is_better`` (accuracy) and
+    ``<=`` when not (an error); a NaN reaches neither. The messages are plain
+    strings, or functions of no arguments called only when the value misses
+    ``full``, for hints that cost a forward pass.
+    """
+    def reaches(threshold):
+        return value >= threshold if higher_is_better else value <= threshold
+
+    if reaches(full):
+        return
+    text = message() if callable(message) else message
+    if reaches(partial):
+        if partial_message is None:
+            partial_credit(fraction, text)
+        partial_credit(fraction, partial_message() if callable(partial_message) else partial_message)
+    raise AssertionError(text)
+
+
+def check_input_shape(model, *accepted: tuple, message) -> None:
+    """Fail with ``message`` (field: ``shape``, the declared input shape)
+    unless ``model`` was built for inputs of one of the ``accepted`` shapes
+    (without the batch axis). A model that declares no input shape passes:
+    the forward passes of the other checks judge it."""
+    shape = declared_input_shape(model)
+    if shape is not None and tuple(shape[1:]) not in accepted:
+        raise AssertionError(_say(message, shape=shape))
+
+
+def check_parameter_count(model, expected: int, *, message) -> None:
+    """Fail with ``message`` (field: ``params``) unless ``model`` has exactly
+    ``expected`` parameters."""
+    params = model.count_params()
+    if params != expected:
+        raise AssertionError(_say(message, params=params))
+
+
+def check_parameter_budget(model, budget: int, *, message) -> None:
+    """Fail with ``message`` (fields: ``params``, ``budget``) when ``model``
+    has more than ``budget`` parameters."""
+    params = model.count_params()
+    if params > budget:
+        raise AssertionError(_say(message, params=params, budget=budget))
+
+
+def largest_layer(model, class_name: str | None = None):
+    """The layer of ``model`` with the most parameters (among its layers of
+    the Keras class ``class_name``, when given); ``None`` when it has none."""
+    layers = [layer for layer in weighted_layers(model)
+              if class_name is None or type(layer).__name__ == class_name]
+    return max(layers, key=lambda layer: layer.count_params(), default=None)
+
+
+def check_single_linear_unit(model, *, layer_count, layer_kind, units, activation) -> None:
+    """Fail unless ``model`` is one Dense layer of one unit without an
+    activation: a linear model ``w . x + b``. The messages, in the order the
+    checks run: ``layer_count`` (field ``count``: its layers with weights),
+    ``layer_kind`` (field ``kind``: the class of its one layer), ``units``
+    (field ``units``) and ``activation`` (field ``activation``)."""
+    layers = weighted_layers(model)
+    if len(layers) != 1:
+        raise AssertionError(_say(layer_count, count=len(layers)))
+    (layer,) = layers
+    if type(layer).__name__ != "Dense":
+        raise AssertionError(_say(layer_kind, kind=type(layer).__name__))
+    if layer.units != 1:
+        raise AssertionError(_say(units, units=layer.units))
+    found = layer_activation(layer)
+    if found not in (None, "linear"):
+        raise AssertionError(_say(activation, activation=found))
+
+
+def check_softmax_over(model, sample, n_classes: int, *, what: str, wrong_shape,
+                       not_probabilities, refuse: tuple = ()) -> np.ndarray:
+    """Fail unless ``model`` maps ``sample`` to one probability distribution
+    over ``n_classes`` classes per row: non-negative outputs that add up to 1
+    (within 1e-3), as a softmax output gives. ``wrong_shape`` (field
+    ``shape``) says the output has another shape than
+    ``(len(sample), n_classes)``; ``not_probabilities`` (fields
+    ``activation``, the last weighted layer's, and ``sums``, each row's sum)
+    says the rows are not distributions, or that the last layer's activation
+    is one of ``refuse``. ``what`` names ``sample`` for :func:`predict`.
+    Returns the outputs."""
+    out = predict(model, sample, what=what)
+    if out.shape != (len(sample), n_classes):
+        raise AssertionError(_say(wrong_shape, shape=out.shape))
+    activation = layer_activation(weighted_layers(model)[-1])
+    sums = out.sum(axis=1)
+    is_distribution = np.all(out >= 0) and np.allclose(sums, 1.0, atol=1e-3)
+    if activation in refuse or not is_distribution:
+        raise AssertionError(_say(not_probabilities, activation=activation, sums=sums))
+    return out
+
+
 MAX_MODEL_CONFIG_BYTES = 64 * 1024**2
 """Largest ``config.json`` read from a saved model; no model of the course comes near."""
 _KERAS_MODULE = re.compile(r"keras(\.[A-Za-z_][A-Za-z0-9_]*)*")
