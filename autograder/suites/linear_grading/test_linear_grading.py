@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from autograder.checks import (
-    declared_input_shape,
-    layer_activation,
-    partial_credit,
+    check_input_shape,
+    check_parameter_count,
+    check_single_linear_unit,
+    grade_by_threshold,
+    model_fixture,
     predict,
     weighted_layers,
 )
@@ -28,9 +30,7 @@ def data():
     return grading.load_data()
 
 
-@pytest.fixture(scope="module")
-def model(artifacts):
-    return artifacts.model("model")
+model = model_fixture("model")
 
 
 @pytest.fixture(scope="module")
@@ -62,22 +62,14 @@ def test_data_summary(artifacts, data):
 @pytest.mark.points(2)
 def test_model_is_linear(model):
     """The model is one Dense layer with one unit and a linear activation."""
-    layers = weighted_layers(model)
-    assert len(layers) == 1, (
-        f"Your model has {len(layers)} layers with weights; a linear model has exactly "
-        "one Dense layer. Hidden layers make it a neural network that is no longer linear."
-    )
-    (layer,) = layers
-    assert type(layer).__name__ == "Dense", (
-        f"Your model's layer is a {type(layer).__name__}; use keras.layers.Dense."
-    )
-    assert layer.units == 1, (
-        f"Your Dense layer has {layer.units} units; one unit gives the one grade per student."
-    )
-    activation = layer_activation(layer)
-    assert activation in (None, "linear"), (
-        f"Your Dense layer uses the {activation!r} activation; a linear model needs "
-        "activation=None (the default), so the output is w . x + b."
+    check_single_linear_unit(
+        model,
+        layer_count="Your model has {count} layers with weights; a linear model has exactly "
+                    "one Dense layer. Hidden layers make it a neural network that is no longer linear.",
+        layer_kind="Your model's layer is a {kind}; use keras.layers.Dense.",
+        units="Your Dense layer has {units} units; one unit gives the one grade per student.",
+        activation="Your Dense layer uses the {activation!r} activation; a linear model needs "
+                   "activation=None (the default), so the output is w . x + b.",
     )
 
 
@@ -90,16 +82,14 @@ def test_input_output_shapes_and_parameters(model):
         f"For 2 students your model returns shape {out.shape}; it should return (2, 1): "
         "one grade per student."
     )
-    shape = declared_input_shape(model)
-    assert shape is None or tuple(shape[1:]) == (3,), (
-        f"Your model was built for inputs of shape {shape}; each student has 3 points, so "
+    check_input_shape(model, (3,), message=(
+        "Your model was built for inputs of shape {shape}; each student has 3 points, so "
         "use keras.Input(shape=(3,))."
-    )
-    params = model.count_params()
-    assert params == 4, (
-        f"Your model has {params} parameters; a linear model on 3 inputs has 4: "
+    ))
+    check_parameter_count(model, 4, message=(
+        "Your model has {params} parameters; a linear model on 3 inputs has 4: "
         "3 weights and a bias."
-    )
+    ))
 
 
 @pytest.mark.points(2)
@@ -130,18 +120,17 @@ def test_rounded_grade_accuracy(predictions, data, feedback):
     feedback.metric("rounded_grade_accuracy", accuracy)
     # A rounded grade off the 0-5 scale (or NaN) becomes -1: outside every class, never right.
     feedback.classification(y, np.where(on_scale, rounded, -1), class_names=GRADES)
-    if accuracy >= TARGET_ACCURACY:
-        return
-    if accuracy >= PARTIAL_ACCURACY:
-        partial_credit(
-            0.5,
+    grade_by_threshold(
+        accuracy, full=TARGET_ACCURACY, partial=PARTIAL_ACCURACY,
+        partial_message=(
             f"Rounded to whole grades, your model grades {accuracy:.1%} of the students "
-            f"correctly; the target is {TARGET_ACCURACY:.0%}. More epochs will get you there.",
-        )
-    raise AssertionError(
-        f"Rounded to whole grades, your model grades only {accuracy:.1%} of the students "
-        f"correctly; the target is {TARGET_ACCURACY:.0%}. Check that the model was trained "
-        "and that the loss went down."
+            f"correctly; the target is {TARGET_ACCURACY:.0%}. More epochs will get you there."
+        ),
+        message=(
+            f"Rounded to whole grades, your model grades only {accuracy:.1%} of the students "
+            f"correctly; the target is {TARGET_ACCURACY:.0%}. Check that the model was trained "
+            "and that the loss went down."
+        ),
     )
 
 
