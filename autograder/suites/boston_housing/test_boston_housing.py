@@ -16,11 +16,14 @@ import pytest
 
 from autograder.checks import (
     NotAttempted,
-    declared_input_shape,
+    check_input_shape,
+    check_parameter_count,
+    check_single_linear_unit,
+    grade_by_threshold,
     layer_activation,
+    model_fixture,
     partial_credit,
     predict,
-    weighted_layers,
 )
 from autograder.datasets import boston_housing
 
@@ -51,14 +54,8 @@ def data():
     )
 
 
-@pytest.fixture(scope="module")
-def linear_model(artifacts):
-    return artifacts.model("linear_model")
-
-
-@pytest.fixture(scope="module")
-def mlp_model(artifacts):
-    return artifacts.model("mlp_model")
+linear_model = model_fixture("linear_model")
+mlp_model = model_fixture("mlp_model")
 
 
 def predict_test_set(model, name, x):
@@ -110,6 +107,14 @@ def feature_list(mask):
 
 def mean_absolute_error(predicted, truth):
     return float(np.mean(np.abs(predicted - truth)))
+
+
+def test_set_mae(predicted, data, feedback, *, metric, label):
+    """The test MAE of ``predicted``, recorded as ``metric`` and plotted against the true prices."""
+    mae = mean_absolute_error(predicted, data.y_test)
+    feedback.metric(metric, mae)
+    feedback.regression(data.y_test, predicted, label=label)
+    return mae
 
 
 def mae_hints(model, predicted, mae, data, artifacts):
@@ -232,51 +237,37 @@ def test_test_features_use_training_statistics(artifacts, data):
 @pytest.mark.points(2)
 def test_linear_model_is_linear_with_14_parameters(linear_model):
     """linear_model is one Dense unit on 13 inputs, linear, with 14 parameters."""
-    layers = weighted_layers(linear_model)
-    assert len(layers) == 1, (
-        f"`linear_model` has {len(layers)} layers with weights; a linear model has exactly one "
-        "Dense layer. Hidden layers belong in `mlp_model`."
+    check_single_linear_unit(
+        linear_model,
+        layer_count="`linear_model` has {count} layers with weights; a linear model has exactly one "
+                    "Dense layer. Hidden layers belong in `mlp_model`.",
+        layer_kind="The layer of `linear_model` is a {kind}; use keras.layers.Dense.",
+        units="The Dense layer of `linear_model` has {units} units; one unit gives one price per town.",
+        activation="The Dense layer of `linear_model` uses the {activation!r} activation; a linear "
+                   "model needs no activation (the default), so that the output is w . x + b.",
     )
-    (layer,) = layers
-    assert type(layer).__name__ == "Dense", (
-        f"The layer of `linear_model` is a {type(layer).__name__}; use keras.layers.Dense."
-    )
-    assert layer.units == 1, (
-        f"The Dense layer of `linear_model` has {layer.units} units; one unit gives one price per town."
-    )
-    activation = layer_activation(layer)
-    assert activation in (None, "linear"), (
-        f"The Dense layer of `linear_model` uses the {activation!r} activation; a linear model "
-        "needs no activation (the default), so that the output is w . x + b."
-    )
-    shape = declared_input_shape(linear_model)
-    assert shape is None or tuple(shape[1:]) == (N_FEATURES,), (
-        f"`linear_model` was built for inputs of shape {shape}; each town has 13 features, so "
+    check_input_shape(linear_model, (N_FEATURES,), message=(
+        "`linear_model` was built for inputs of shape {shape}; each town has 13 features, so "
         "use keras.Input(shape=(13,))."
-    )
-    params = linear_model.count_params()
-    assert params == 14, (
-        f"`linear_model` has {params} parameters; a linear model on 13 features has 14: "
+    ))
+    check_parameter_count(linear_model, N_FEATURES + 1, message=(
+        "`linear_model` has {params} parameters; a linear model on 13 features has 14: "
         "13 weights and a bias."
-    )
+    ))
 
 
 @pytest.mark.points(2)
 def test_linear_model_test_mae(linear_model, linear_out, data, artifacts, feedback):
     """The linear model's test MAE is low enough."""
-    mae = mean_absolute_error(linear_out, data.y_test)
-    feedback.metric("linear_test_mae", mae)
-    feedback.regression(data.y_test, linear_out, label="linear_model")
-    if mae <= LINEAR_MAX_MAE:
-        return
-    message = (
-        f"On the test set, standardised with the training statistics, `linear_model` is off by "
-        f"{mae:.2f} k$ on average (MAE); the target is at most {LINEAR_MAX_MAE:.1f} k$. "
-        + mae_hints(linear_model, linear_out, mae, data, artifacts)
+    mae = test_set_mae(linear_out, data, feedback, metric="linear_test_mae", label="linear_model")
+    grade_by_threshold(
+        mae, full=LINEAR_MAX_MAE, partial=LINEAR_PARTIAL_MAE, higher_is_better=False,
+        message=lambda: (
+            f"On the test set, standardised with the training statistics, `linear_model` is off by "
+            f"{mae:.2f} k$ on average (MAE); the target is at most {LINEAR_MAX_MAE:.1f} k$. "
+            + mae_hints(linear_model, linear_out, mae, data, artifacts)
+        ),
     )
-    if mae <= LINEAR_PARTIAL_MAE:
-        partial_credit(0.5, message)
-    raise AssertionError(message)
 
 
 @pytest.mark.points(1)
@@ -311,18 +302,15 @@ def test_mlp_has_a_nonlinear_hidden_layer(mlp_model):
     assert dense[-1].units == 1, (
         f"The output layer of `mlp_model` has {dense[-1].units} units; one price per town needs Dense(1)."
     )
-    shape = declared_input_shape(mlp_model)
-    assert shape is None or tuple(shape[1:]) == (N_FEATURES,), (
-        f"`mlp_model` was built for inputs of shape {shape}; use keras.Input(shape=(13,))."
-    )
+    check_input_shape(mlp_model, (N_FEATURES,), message=(
+        "`mlp_model` was built for inputs of shape {shape}; use keras.Input(shape=(13,))."
+    ))
 
 
 @pytest.mark.points(3)
 def test_mlp_test_mae_beats_linear(mlp_model, mlp_out, data, artifacts, feedback):
     """The MLP's test MAE is low and clearly below the linear model's."""
-    mae = mean_absolute_error(mlp_out, data.y_test)
-    feedback.metric("test_mae", mae)
-    feedback.regression(data.y_test, mlp_out, label="mlp_model")
+    mae = test_set_mae(mlp_out, data, feedback, metric="test_mae", label="mlp_model")
     linear_mae = None
     try:
         linear_mae = mean_absolute_error(
@@ -333,24 +321,22 @@ def test_mlp_test_mae_beats_linear(mlp_model, mlp_out, data, artifacts, feedback
         pass
     low_enough = mae <= MLP_MAX_MAE
     beats_linear = linear_mae is None or mae <= MLP_TO_LINEAR * linear_mae
-    if low_enough and beats_linear:
-        return
-    if low_enough:
+    if low_enough and not beats_linear:
         partial_credit(
             0.5,
             f"`mlp_model` reaches a test MAE of {mae:.2f} k$, but that is not clearly better than "
             f"`linear_model` ({linear_mae:.2f} k$): it should be at most "
             f"{MLP_TO_LINEAR:.0%} of the linear model's error. Train the MLP longer.",
         )
-    message = (
-        f"On the test set, standardised with the training statistics, `mlp_model` is off by "
-        f"{mae:.2f} k$ on average (MAE); the target is at most {MLP_MAX_MAE:.1f} k$, which a "
-        "linear model does not reach on this split. "
-        + mae_hints(mlp_model, mlp_out, mae, data, artifacts)
+    grade_by_threshold(
+        mae, full=MLP_MAX_MAE, partial=MLP_PARTIAL_MAE, higher_is_better=False,
+        message=lambda: (
+            f"On the test set, standardised with the training statistics, `mlp_model` is off by "
+            f"{mae:.2f} k$ on average (MAE); the target is at most {MLP_MAX_MAE:.1f} k$, which a "
+            "linear model does not reach on this split. "
+            + mae_hints(mlp_model, mlp_out, mae, data, artifacts)
+        ),
     )
-    if mae <= MLP_PARTIAL_MAE:
-        partial_credit(0.5, message)
-    raise AssertionError(message)
 
 
 @pytest.mark.points(1)
