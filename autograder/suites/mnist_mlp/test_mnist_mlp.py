@@ -18,12 +18,15 @@ import numpy as np
 import pytest
 
 from autograder.checks import (
+    check_input_shape,
+    check_parameter_budget,
     check_reported_loss,
     check_test_set_unseen,
     declared_input_shape,
+    grade_by_threshold,
     layer_activation,
     mean_crossentropy,
-    partial_credit,
+    model_fixture,
     predict,
     reported_loss_agrees,
     weighted_layers,
@@ -50,9 +53,7 @@ def data():
     return x_test.astype("float32") / 255, y_test.astype("int64"), x_test.astype("float32")
 
 
-@pytest.fixture(scope="module")
-def model(artifacts):
-    return artifacts.model("model")
+model = model_fixture("model")
 
 
 def as_model_input(model, images):
@@ -83,12 +84,11 @@ def accuracy(outputs, labels):
 @pytest.mark.points(1)
 def test_input_and_output_shapes(model, data):
     """The model takes (None, 28, 28) or (None, 784) and returns (None, 10)."""
-    shape = declared_input_shape(model)
-    assert shape is None or tuple(shape[1:]) in ((28, 28), (784,)), (
-        f"Your model was built for inputs of shape {shape}. Use keras.Input(shape=(28, 28)) "
+    check_input_shape(model, (28, 28), (784,), message=(
+        "Your model was built for inputs of shape {shape}. Use keras.Input(shape=(28, 28)) "
         "followed by keras.layers.Flatten(), or flatten the images yourself and use "
         "keras.Input(shape=(784,))."
-    )
+    ))
     x, _, _ = data
     out = predict(model, as_model_input(model, x[:2]), what="two test images")
     assert out.shape == (2, 10), (
@@ -133,12 +133,11 @@ def test_outputs_are_probabilities(model, outputs):
 @pytest.mark.points(1)
 def test_parameter_budget(model):
     """The model has at most 300,000 parameters."""
-    params = model.count_params()
-    assert params <= MAX_PARAMETERS, (
-        f"Your model has {params:,} parameters; the budget is {MAX_PARAMETERS:,}. A Dense layer "
+    check_parameter_budget(model, MAX_PARAMETERS, message=(
+        "Your model has {params:,} parameters; the budget is {budget:,}. A Dense layer "
         "with n inputs and u units has (n + 1) * u parameters, so the first hidden layer, on 784 "
         "pixels, costs 785 per unit: use fewer units (for example 256) or fewer layers."
-    )
+    ))
 
 
 def training_sample():
@@ -215,28 +214,26 @@ def test_test_accuracy(model, outputs, data, feedback):
         return accuracy(predict(model, scaled, what="training images scaled to [0, 1]"), labels)
 
     check_test_set_unseen("mnist", acc, N_TEST, private_accuracy, feedback)
-    if acc >= TARGET_ACCURACY:
-        return
-    message = (
-        f"On the {N_TEST:,} test images, scaled to [0, 1] with x / 255, your model is right "
-        f"{acc:.1%} of the time; the target is {TARGET_ACCURACY:.1%}. "
-    )
-    raw_acc = accuracy(predict(model, as_model_input(model, raw), what="the raw test images"), y)
-    if raw_acc >= acc + UNSCALED_MARGIN:
-        message += (
-            f"On raw pixels (0 to 255) it does much better ({raw_acc:.1%}): it was trained on "
-            "unscaled images. Divide the training images by 255, as part 1 says, and train again."
+
+    def shortfall():
+        message = (
+            f"On the {N_TEST:,} test images, scaled to [0, 1] with x / 255, your model is right "
+            f"{acc:.1%} of the time; the target is {TARGET_ACCURACY:.1%}. "
         )
-    elif acc < CHANCE_LEVEL:
-        message += (
-            "That is close to guessing (10%): the model looks untrained. Did model.fit run without "
-            "an error? sparse_categorical_crossentropy needs integer labels of shape (N,), "
-            "categorical_crossentropy one-hot labels of shape (N, 10)."
-        )
-    else:
-        message += (
+        raw_acc = accuracy(predict(model, as_model_input(model, raw), what="the raw test images"), y)
+        if raw_acc >= acc + UNSCALED_MARGIN:
+            return message + (
+                f"On raw pixels (0 to 255) it does much better ({raw_acc:.1%}): it was trained on "
+                "unscaled images. Divide the training images by 255, as part 1 says, and train again."
+            )
+        if acc < CHANCE_LEVEL:
+            return message + (
+                "That is close to guessing (10%): the model looks untrained. Did model.fit run without "
+                "an error? sparse_categorical_crossentropy needs integer labels of shape (N,), "
+                "categorical_crossentropy one-hot labels of shape (N, 10)."
+            )
+        return message + (
             "Train for more epochs, or give the hidden layers more units within the parameter budget."
         )
-    if acc >= PARTIAL_ACCURACY:
-        partial_credit(0.5, message)
-    raise AssertionError(message)
+
+    grade_by_threshold(acc, full=TARGET_ACCURACY, partial=PARTIAL_ACCURACY, message=shortfall)
