@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 
 from autograder.checks import (
+    check_input_shape,
+    check_parameter_budget,
+    check_softmax_over,
     check_test_set_unseen,
     count_layers,
-    declared_input_shape,
-    layer_activation,
-    partial_credit,
+    grade_by_threshold,
+    largest_layer,
+    model_fixture,
     predict,
-    weighted_layers,
 )
 from autograder.datasets import mnist
 
@@ -43,9 +45,7 @@ def scaled_test_images(test_set):
     return x_test.reshape(-1, 28, 28, 1).astype("float32") / 255
 
 
-@pytest.fixture(scope="module")
-def model(artifacts):
-    return artifacts.model("model")
+model = model_fixture("model")
 
 
 @pytest.fixture(scope="module")
@@ -97,51 +97,52 @@ def test_convolutional_layers(model):
 @pytest.mark.points(2)
 def test_output_is_probabilities(model, scaled_test_images):
     """The output has shape (None, 10) and every row is a probability distribution."""
-    shape = declared_input_shape(model)
-    assert shape is None or tuple(shape[1:]) == (28, 28, 1), (
-        f"Your model was built for inputs of shape {shape}; MNIST images prepared for a CNN have "
+    check_input_shape(model, (28, 28, 1), message=(
+        "Your model was built for inputs of shape {shape}; MNIST images prepared for a CNN have "
         "the shape (28, 28, 1): use keras.Input(shape=(28, 28, 1))."
-    )
-    out = predict(model, scaled_test_images[:SAMPLE], what=f"{SAMPLE} test images")
-    assert out.shape == (SAMPLE, 10), (
-        f"For {SAMPLE} images your model returns shape {out.shape}; it should return "
-        f"({SAMPLE}, 10): one probability per digit. End with Dense(10, activation='softmax')."
-    )
-    last = weighted_layers(model)[-1]
-    activation = layer_activation(last)
-    sums = out.sum(axis=1)
-    is_distribution = np.all(out >= 0) and np.allclose(sums, 1.0, atol=1e-3)
-    if activation == "sigmoid" or not is_distribution:
+    ))
+
+    def not_probabilities(activation, sums):
         named = f"uses `{activation}`" if activation and activation != "softmax" else "does not output probabilities"
-        raise AssertionError(
+        return (
             f"Your output layer {named}: its 10 outputs add up to between {sums.min():.2f} and "
             f"{sums.max():.2f} instead of 1. Use activation='softmax' in the last Dense layer, so "
             "the outputs form a probability distribution over the ten digits."
         )
 
+    check_softmax_over(
+        model, scaled_test_images[:SAMPLE], 10, what=f"{SAMPLE} test images",
+        wrong_shape=lambda shape: (
+            f"For {SAMPLE} images your model returns shape {shape}; it should return "
+            f"({SAMPLE}, 10): one probability per digit. End with Dense(10, activation='softmax')."
+        ),
+        not_probabilities=not_probabilities,
+        refuse=("sigmoid",),
+    )
+
 
 @pytest.mark.points(2)
 def test_parameter_budget(model):
     """The model has at most 250,000 parameters."""
-    params = model.count_params()
-    if params <= PARAMETER_BUDGET:
-        return
-    dense = [layer for layer in weighted_layers(model) if type(layer).__name__ == "Dense"]
-    biggest = max(dense, key=lambda layer: layer.count_params(), default=None)
-    hint = ""
-    if biggest is not None:
-        hint = (
-            f" Your largest layer is `{biggest.name}` with {biggest.count_params():,} parameters: "
-            "pool more before Flatten, or give the Dense layers fewer units."
+
+    def over_budget(params, budget):
+        biggest = largest_layer(model, "Dense")
+        hint = ""
+        if biggest is not None:
+            hint = (
+                f" Your largest layer is `{biggest.name}` with {biggest.count_params():,} parameters: "
+                "pool more before Flatten, or give the Dense layers fewer units."
+            )
+        workshop = (
+            "as many as the 2018 workshop network" if params == WORKSHOP_PARAMETERS
+            else f"the 2018 workshop network has {WORKSHOP_PARAMETERS:,}"
         )
-    workshop = (
-        "as many as the 2018 workshop network" if params == WORKSHOP_PARAMETERS
-        else f"the 2018 workshop network has {WORKSHOP_PARAMETERS:,}"
-    )
-    raise AssertionError(
-        f"Your model has {params:,} parameters; the budget is {PARAMETER_BUDGET:,} ({workshop}, "
-        f"almost all of them in its Dense layers).{hint}"
-    )
+        return (
+            f"Your model has {params:,} parameters; the budget is {budget:,} ({workshop}, "
+            f"almost all of them in its Dense layers).{hint}"
+        )
+
+    check_parameter_budget(model, PARAMETER_BUDGET, message=over_budget)
 
 
 @pytest.mark.points(4)
@@ -162,18 +163,17 @@ def test_test_accuracy(model, test_predictions, test_set, feedback):
         return float(np.mean(np.argmax(predictions, axis=1) == labels))
 
     check_test_set_unseen("mnist", accuracy, len(y_test), private_accuracy, feedback)
-    if accuracy >= TARGET_ACCURACY:
-        return
-    if accuracy >= PARTIAL_ACCURACY:
-        partial_credit(
-            0.5,
+    grade_by_threshold(
+        accuracy, full=TARGET_ACCURACY, partial=PARTIAL_ACCURACY,
+        partial_message=(
             f"Your model classifies {accuracy:.2%} of the test digits correctly; the target is "
             f"{TARGET_ACCURACY:.1%}. Train for another epoch or two, or add filters to the "
-            "second Conv2D layer.",
-        )
-    raise AssertionError(
-        f"Your model classifies only {accuracy:.2%} of the test digits correctly; the target is "
-        f"{TARGET_ACCURACY:.1%}. Check that it was trained on images scaled to [0, 1] (the grader "
-        "tests it on such images), that training ran for a few epochs over all the training images, "
-        "and that the loss went down."
+            "second Conv2D layer."
+        ),
+        message=(
+            f"Your model classifies only {accuracy:.2%} of the test digits correctly; the target is "
+            f"{TARGET_ACCURACY:.1%}. Check that it was trained on images scaled to [0, 1] (the grader "
+            "tests it on such images), that training ran for a few epochs over all the training images, "
+            "and that the loss went down."
+        ),
     )
