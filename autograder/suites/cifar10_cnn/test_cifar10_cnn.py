@@ -19,12 +19,14 @@ import numpy as np
 import pytest
 
 from autograder.checks import (
+    check_input_shape,
+    check_parameter_budget,
+    check_softmax_over,
     check_test_set_unseen,
-    declared_input_shape,
-    layer_activation,
-    partial_credit,
+    grade_by_threshold,
+    largest_layer,
+    model_fixture,
     predict,
-    weighted_layers,
 )
 from autograder.datasets import cifar10, served
 
@@ -58,9 +60,7 @@ def cifar():
     }
 
 
-@pytest.fixture(scope="module")
-def model(artifacts):
-    return artifacts.model("model")
+model = model_fixture("model")
 
 
 @pytest.fixture(scope="module")
@@ -178,38 +178,38 @@ def test_split_has_no_overlap(artifacts, cifar):
 @pytest.mark.points(1)
 def test_output_layer(model, scaled_test_images):
     """The model maps (32, 32, 3) images to 10 class probabilities."""
-    shape = declared_input_shape(model)
-    assert shape is None or tuple(shape[1:]) == (32, 32, 3), (
-        f"Your model was built for inputs of shape {shape}; CIFAR-10 images have the shape "
+    check_input_shape(model, (32, 32, 3), message=(
+        "Your model was built for inputs of shape {shape}; CIFAR-10 images have the shape "
         "(32, 32, 3): use keras.Input(shape=(32, 32, 3))."
-    )
-    out = predict(model, scaled_test_images[:SAMPLE], what=f"{SAMPLE} test images")
-    assert out.shape == (SAMPLE, 10), (
-        f"For {SAMPLE} images your model returns shape {out.shape}; it should return ({SAMPLE}, 10), "
-        "one probability per class. CIFAR-10 has 10 classes: end with Dense(10, activation='softmax'). "
-        "(The labels have shape (N, 1), so y_train.shape[1] is 1, not the number of classes.)"
-    )
-    sums = out.sum(axis=1)
-    activation = layer_activation(weighted_layers(model)[-1])
-    assert np.all(out >= 0) and np.allclose(sums, 1.0, atol=1e-3), (
-        f"Your model's 10 outputs add up to between {sums.min():.2f} and {sums.max():.2f} instead of 1"
-        + (f" (the last layer uses `{activation}`)" if activation else "")
-        + ". Use activation='softmax' in the last Dense layer so the outputs are class probabilities."
+    ))
+    check_softmax_over(
+        model, scaled_test_images[:SAMPLE], 10, what=f"{SAMPLE} test images",
+        wrong_shape=lambda shape: (
+            f"For {SAMPLE} images your model returns shape {shape}; it should return ({SAMPLE}, 10), "
+            "one probability per class. CIFAR-10 has 10 classes: end with Dense(10, activation='softmax'). "
+            "(The labels have shape (N, 1), so y_train.shape[1] is 1, not the number of classes.)"
+        ),
+        not_probabilities=lambda activation, sums: (
+            f"Your model's 10 outputs add up to between {sums.min():.2f} and {sums.max():.2f} instead of 1"
+            + (f" (the last layer uses `{activation}`)" if activation else "")
+            + ". Use activation='softmax' in the last Dense layer so the outputs are class probabilities."
+        ),
     )
 
 
 @pytest.mark.points(1)
 def test_parameter_budget(model):
     """The model has at most 500,000 parameters."""
-    params = model.count_params()
-    if params <= PARAMETER_BUDGET:
-        return
-    biggest = max(weighted_layers(model), key=lambda layer: layer.count_params())
-    raise AssertionError(
-        f"Your model has {params:,} parameters; the budget is {PARAMETER_BUDGET:,}. Its largest "
-        f"layer is `{biggest.name}` with {biggest.count_params():,}. A Dense layer right after "
-        "Flatten on a large image is expensive: let convolution and pooling shrink the image first."
-    )
+
+    def over_budget(params, budget):
+        biggest = largest_layer(model)
+        return (
+            f"Your model has {params:,} parameters; the budget is {budget:,}. Its largest "
+            f"layer is `{biggest.name}` with {biggest.count_params():,}. A Dense layer right after "
+            "Flatten on a large image is expensive: let convolution and pooling shrink the image first."
+        )
+
+    check_parameter_budget(model, PARAMETER_BUDGET, message=over_budget)
 
 
 @pytest.mark.points(4)
@@ -230,19 +230,18 @@ def test_test_accuracy(model, scaled_test_images, cifar, feedback):
         return float(np.mean(np.argmax(found, axis=1) == labels.ravel()))
 
     check_test_set_unseen("cifar10", accuracy, len(cifar["y_test"]), private_accuracy, feedback)
-    if accuracy >= TARGET_ACCURACY:
-        return
-    if accuracy >= PARTIAL_ACCURACY:
-        partial_credit(
-            0.5,
+    grade_by_threshold(
+        accuracy, full=TARGET_ACCURACY, partial=PARTIAL_ACCURACY,
+        partial_message=(
             f"Your model classifies {accuracy:.1%} of the test images correctly; the target is "
             f"{TARGET_ACCURACY:.0%}. Train for more epochs, add BatchNormalization after the "
-            "convolutions, or let the learning rate decay during training.",
-        )
-    raise AssertionError(
-        f"Your model classifies only {accuracy:.1%} of the test images correctly; the target is "
-        f"{TARGET_ACCURACY:.0%}. Check that it trained on all {TRAIN_SIZE:,} training images divided "
-        "by 255 (the grader tests it on images scaled that way) and that the validation accuracy "
-        "rose during training. A network of Dense layers alone rarely passes 55 % here: use "
-        "convolutions."
+            "convolutions, or let the learning rate decay during training."
+        ),
+        message=(
+            f"Your model classifies only {accuracy:.1%} of the test images correctly; the target is "
+            f"{TARGET_ACCURACY:.0%}. Check that it trained on all {TRAIN_SIZE:,} training images divided "
+            "by 255 (the grader tests it on images scaled that way) and that the validation accuracy "
+            "rose during training. A network of Dense layers alone rarely passes 55 % here: use "
+            "convolutions."
+        ),
     )
