@@ -20,7 +20,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from autograder.checks import declared_input_shape, partial_credit, predict
+from autograder.checks import (
+    check_input_shape,
+    check_parameter_budget,
+    grade_by_threshold,
+    model_fixture,
+    predict,
+)
 from autograder.datasets import served
 
 N_INPUTS = 10
@@ -65,14 +71,8 @@ def fresh():
                            majority=float(max(labels.mean(), 1 - labels.mean())))
 
 
-@pytest.fixture(scope="module")
-def regression_model(artifacts):
-    return artifacts.model("regression_model")
-
-
-@pytest.fixture(scope="module")
-def classifier_model(artifacts):
-    return artifacts.model("classifier_model")
+regression_model = model_fixture("regression_model")
+classifier_model = model_fixture("classifier_model")
 
 
 def one_output_per_point(model, name, fresh):
@@ -125,11 +125,10 @@ def output_activation(model):
 
 
 def check_shapes(model, name):
-    shape = declared_input_shape(model)
-    assert shape is None or tuple(shape[1:]) == (N_INPUTS,), (
+    check_input_shape(model, (N_INPUTS,), message=lambda shape: (
         f"`{name}` was built for inputs of shape {shape}; every point has {N_INPUTS} inputs "
         f"x_1 ... x_{N_INPUTS}, so start the model with keras.Input(shape=({N_INPUTS},))."
-    )
+    ))
     out = predict(model, np.zeros((2, N_INPUTS), dtype="float32"), what="two points")
     assert out.shape == (2, 1), (
         f"For 2 points `{name}` returns shape {out.shape}, so its output is "
@@ -139,13 +138,12 @@ def check_shapes(model, name):
 
 
 def check_budget(model, name):
-    params = model.count_params()
-    assert params <= MAX_PARAMETERS, (
-        f"`{name}` has {params:,} parameters; the budget is {MAX_PARAMETERS:,}. A Dense layer "
+    check_parameter_budget(model, MAX_PARAMETERS, message=lambda params, budget: (
+        f"`{name}` has {params:,} parameters; the budget is {budget:,}. A Dense layer "
         "with n inputs and u units has (n + 1) * u parameters, so two hidden layers of 32 units "
         f"cost 11 * 32 + 33 * 32 = 1,408 and the output 33 more. A smooth function of {N_INPUTS} "
         "inputs needs no more than that: use fewer or narrower hidden layers."
-    )
+    ))
 
 
 # ---------------------------------------------------------------- part 1: regression
@@ -196,28 +194,28 @@ def test_regression_mse(regression_model, regression_out, fresh, feedback):
         "`regression_model` predicts NaN or infinity on fresh points: training diverged. Lower "
         "the learning rate and train again."
     )
-    if mse <= MAX_MSE:
-        return
-    baseline = float(np.var(fresh.y))
-    message = (
-        f"On {N_FRESH:,} fresh points the grader drew (not the points you trained on), "
-        f"`regression_model` has a mean squared error of {mse:.4f}; the target is at most "
-        f"{MAX_MSE}. Predicting the same value for every point would give about {baseline:.2f}. "
-    )
-    activation = output_activation(regression_model)
-    if mse >= 0.5 * baseline:
-        message += ("Your model has learned little of the function: check that it was trained "
-                    "(model.fit on x_train and y_train) and that its loss went down. ")
-    if activation not in (None, "linear"):
-        message += (f"The {activation!r} activation on its last layer limits what it can predict: "
-                    "remove it (see the check on the output layer).")
-    elif mse < 0.5 * baseline:
-        message += ("Train for more epochs, try the Adam optimizer, or widen the hidden layers "
-                    "(within the budget), and watch the loss curve.")
-    message = message.strip()
-    if mse <= PARTIAL_MSE:
-        partial_credit(0.5, message)
-    raise AssertionError(message)
+
+    def shortfall():
+        baseline = float(np.var(fresh.y))
+        message = (
+            f"On {N_FRESH:,} fresh points the grader drew (not the points you trained on), "
+            f"`regression_model` has a mean squared error of {mse:.4f}; the target is at most "
+            f"{MAX_MSE}. Predicting the same value for every point would give about {baseline:.2f}. "
+        )
+        activation = output_activation(regression_model)
+        if mse >= 0.5 * baseline:
+            message += ("Your model has learned little of the function: check that it was trained "
+                        "(model.fit on x_train and y_train) and that its loss went down. ")
+        if activation not in (None, "linear"):
+            message += (f"The {activation!r} activation on its last layer limits what it can predict: "
+                        "remove it (see the check on the output layer).")
+        elif mse < 0.5 * baseline:
+            message += ("Train for more epochs, try the Adam optimizer, or widen the hidden layers "
+                        "(within the budget), and watch the loss curve.")
+        return message.strip()
+
+    grade_by_threshold(mse, full=MAX_MSE, partial=PARTIAL_MSE, higher_is_better=False,
+                       message=shortfall)
 
 
 # ---------------------------------------------------------------- part 2: classification
@@ -270,31 +268,30 @@ def classifier_accuracy(classifier_out, fresh, feedback):
 def test_classifier_accuracy(classifier_model, classifier_out, fresh, feedback):
     """classifier_model labels the grader's fresh points correctly often enough."""
     accuracy, predicted = classifier_accuracy(classifier_out, fresh, feedback)
-    if accuracy >= TARGET_ACCURACY:
-        return
-    message = (
-        f"On {N_FRESH:,} fresh points the grader drew, `classifier_model` (probability >= 0.5 "
-        f"read as y >= 0) is right for {accuracy:.1%}; the target is {TARGET_ACCURACY:.0%}. "
-    )
-    share = float(predicted.mean())
-    activation = output_activation(classifier_model)
-    if share in (0.0, 1.0):
-        message += f"It answers {CLASS_NAMES[int(share)]!r} for every point: "
-        message += ("its last layer's activation, 'softmax', makes every output 1 (see the check on "
-                    "the output layer)." if activation == "softmax" else
-                    "it has not learned to tell the classes apart. Check that it was trained on the "
-                    "labels (y_train >= 0) with the binary cross-entropy loss.")
-    elif not np.all(np.isfinite(classifier_out)):
-        message += "It outputs NaN or infinity: training diverged; lower the learning rate."
-    elif activation != "sigmoid":
-        message += ("Its last layer has no sigmoid, so its outputs are not probabilities and "
-                    "0.5 is not their midpoint (see the check on the output layer).")
-    else:
-        message += ("Train for more epochs, try the Adam optimizer, or widen the hidden layers "
-                    "(within the budget).")
-    if accuracy >= PARTIAL_ACCURACY:
-        partial_credit(0.5, message)
-    raise AssertionError(message)
+
+    def shortfall():
+        message = (
+            f"On {N_FRESH:,} fresh points the grader drew, `classifier_model` (probability >= 0.5 "
+            f"read as y >= 0) is right for {accuracy:.1%}; the target is {TARGET_ACCURACY:.0%}. "
+        )
+        share = float(predicted.mean())
+        activation = output_activation(classifier_model)
+        if share in (0.0, 1.0):
+            message += f"It answers {CLASS_NAMES[int(share)]!r} for every point: "
+            return message + (
+                "its last layer's activation, 'softmax', makes every output 1 (see the check on "
+                "the output layer)." if activation == "softmax" else
+                "it has not learned to tell the classes apart. Check that it was trained on the "
+                "labels (y_train >= 0) with the binary cross-entropy loss.")
+        if not np.all(np.isfinite(classifier_out)):
+            return message + "It outputs NaN or infinity: training diverged; lower the learning rate."
+        if activation != "sigmoid":
+            return message + ("Its last layer has no sigmoid, so its outputs are not probabilities "
+                              "and 0.5 is not their midpoint (see the check on the output layer).")
+        return message + ("Train for more epochs, try the Adam optimizer, or widen the hidden "
+                          "layers (within the budget).")
+
+    grade_by_threshold(accuracy, full=TARGET_ACCURACY, partial=PARTIAL_ACCURACY, message=shortfall)
 
 
 @pytest.mark.points(1)
