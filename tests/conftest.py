@@ -142,6 +142,19 @@ def failing(result) -> set[str]:
     return {t.name for t in result.tests if t.status is not Status.PASS}
 
 
+def assert_only_these_fail(result, assignment: str, says: dict[str, list[str]]) -> dict:
+    """Assert that the checks named in ``says`` are exactly those that fail,
+    that each one's message contains each of its texts, and that every other
+    check of ``assignment`` earns its full points. Returns the checks by name."""
+    checks = by_name(result)
+    assert failing(result) == set(says)
+    assert result.score == earned(assignment, *set(planned_points(assignment)) - set(says))
+    for name, texts in says.items():
+        for text in texts:
+            assert text in checks[name].output
+    return checks
+
+
 @pytest.fixture(scope="session")
 def reference_cli(tmp_path_factory):
     """``reference_cli(assignment)``: the reference solution graded once per

@@ -5,7 +5,7 @@ graded in tests/test_every_assignment.py, as for every assignment."""
 
 import pytest
 
-from conftest import by_name, earned, failing, needs_data_of, planned_points
+from conftest import assert_only_these_fail, by_name, earned, failing, needs_data_of, planned_points
 
 A = "boston_housing"
 pytestmark = [pytest.mark.slow, needs_data_of(A)]
@@ -82,21 +82,13 @@ def test_two_std_scaling_and_a_hidden_layer_in_the_linear_model(graded):
         "keras.layers.Dense(8, activation='relu'), keras.layers.Dense(1)])"
     )
     result = graded(A, "two_std", cells)
-    checks = by_name(result)
-    assert failing(result) == {
-        "test_training_features_are_standardised",
-        "test_linear_model_is_linear_with_14_parameters",
-        "test_linear_model_test_mae",
-        "test_mlp_test_mae_beats_linear",
-    }
-    assert result.score == earned(
-        A,
-        "test_test_features_use_training_statistics",
-        "test_mlp_has_a_nonlinear_hidden_layer",
-        "test_test_predictions_have_shape_102_by_1",
-    ) == 4
-    assert "divided by 2 * std" in checks["test_training_features_are_standardised"].output
-    assert "2 layers with weights" in checks["test_linear_model_is_linear_with_14_parameters"].output
+    checks = assert_only_these_fail(result, A, {
+        "test_training_features_are_standardised": ["divided by 2 * std"],
+        "test_linear_model_is_linear_with_14_parameters": ["2 layers with weights"],
+        "test_linear_model_test_mae": [],
+        "test_mlp_test_mae_beats_linear": [],
+    })
+    assert result.score == 4
     assert all(checks[n].score == 0 for n in failing(result))
 
 
@@ -104,20 +96,12 @@ def test_mlp_without_activations_and_flattened_predictions(graded):
     cells = answers(linear_epochs=0, mlp_epochs=1, activation="")
     cells["evaluate_linear"] = EVALUATE_LINEAR + "[:, 0]"
     result = graded(A, "linear_mlp", cells)
-    checks = by_name(result)
-    assert failing(result) == {
-        "test_linear_model_test_mae",
-        "test_mlp_has_a_nonlinear_hidden_layer",
-        "test_mlp_test_mae_beats_linear",
-        "test_test_predictions_have_shape_102_by_1",
-    }
-    assert result.score == earned(
-        A,
-        "test_training_features_are_standardised",
-        "test_test_features_use_training_statistics",
-        "test_linear_model_is_linear_with_14_parameters",
-    ) == 5
-    assert 'activation="relu"' in checks["test_mlp_has_a_nonlinear_hidden_layer"].output
-    assert "`linear_predictions` has shape (102,)" in checks["test_test_predictions_have_shape_102_by_1"].output
+    checks = assert_only_these_fail(result, A, {
+        "test_linear_model_test_mae": [],
+        "test_mlp_has_a_nonlinear_hidden_layer": ['activation="relu"'],
+        "test_mlp_test_mae_beats_linear": [],
+        "test_test_predictions_have_shape_102_by_1": ["`linear_predictions` has shape (102,)"],
+    })
+    assert result.score == 5
     linear_mae = checks["test_linear_model_test_mae"]
     assert linear_mae.score == 0 and "Train for more epochs" in linear_mae.output

@@ -8,7 +8,7 @@ the seed or on the machine."""
 
 import pytest
 
-from conftest import by_name, earned, failing, needs_data_of
+from conftest import assert_only_these_fail, needs_data_of
 
 A = "mnist_cnn"
 pytestmark = [pytest.mark.slow, needs_data_of(A)]
@@ -89,43 +89,18 @@ def wrong(graded):
     return lambda name: graded(A, name, WRONG[name])
 
 
-def test_single_conv_layer(wrong):
-    result = wrong("one_conv")
-    assert failing(result) == {"test_convolutional_layers", "test_test_accuracy"}
-    assert result.score == earned(A, "test_images_prepared", "test_output_is_probabilities",
-                                  "test_parameter_budget")
-    assert "1 Conv2D layer" in by_name(result)["test_convolutional_layers"].output
+FAILS = {
+    "one_conv": {"test_convolutional_layers": ["1 Conv2D layer"], "test_test_accuracy": []},
+    "workshop": {"test_parameter_budget": ["2,174,442 parameters", "budget is 250,000"],
+                 "test_test_accuracy": []},
+    "unscaled": {"test_images_prepared": ["go up to 255"], "test_test_accuracy": ["scaled to [0, 1]"]},
+    "no_channel": {"test_images_prepared": ["need a channel axis"], "test_test_accuracy": []},
+    "sigmoid": {"test_output_is_probabilities": ["uses `sigmoid`"], "test_test_accuracy": []},
+}
+"""For each wrong answer, the checks that fail and what each of them says;
+every other check earns its full points."""
 
 
-def test_workshop_network_is_over_budget(wrong):
-    result = wrong("workshop")
-    assert failing(result) == {"test_parameter_budget", "test_test_accuracy"}
-    assert result.score == earned(A, "test_images_prepared", "test_convolutional_layers",
-                                  "test_output_is_probabilities")
-    message = by_name(result)["test_parameter_budget"].output
-    assert "2,174,442 parameters" in message and "budget is 250,000" in message
-
-
-def test_unscaled_pixels(wrong):
-    result = wrong("unscaled")
-    assert failing(result) == {"test_images_prepared", "test_test_accuracy"}
-    assert result.score == earned(A, "test_convolutional_layers", "test_output_is_probabilities",
-                                  "test_parameter_budget")
-    assert "go up to 255" in by_name(result)["test_images_prepared"].output
-    assert "scaled to [0, 1]" in by_name(result)["test_test_accuracy"].output
-
-
-def test_missing_channel_axis(wrong):
-    result = wrong("no_channel")
-    assert failing(result) == {"test_images_prepared", "test_test_accuracy"}
-    assert result.score == earned(A, "test_convolutional_layers", "test_output_is_probabilities",
-                                  "test_parameter_budget")
-    assert "need a channel axis" in by_name(result)["test_images_prepared"].output
-
-
-def test_sigmoid_output(wrong):
-    result = wrong("sigmoid")
-    assert failing(result) == {"test_output_is_probabilities", "test_test_accuracy"}
-    assert result.score == earned(A, "test_images_prepared", "test_convolutional_layers",
-                                  "test_parameter_budget")
-    assert "uses `sigmoid`" in by_name(result)["test_output_is_probabilities"].output
+@pytest.mark.parametrize("answer", FAILS)
+def test_wrong_answer(wrong, answer):
+    assert_only_these_fail(wrong(answer), A, FAILS[answer])
