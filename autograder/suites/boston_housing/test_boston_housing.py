@@ -109,7 +109,7 @@ def mean_absolute_error(predicted, truth):
     return float(np.mean(np.abs(predicted - truth)))
 
 
-def test_set_mae(predicted, data, feedback, *, metric, label):
+def recorded_mae(predicted, data, feedback, *, metric, label):
     """The test MAE of ``predicted``, recorded as ``metric`` and plotted against the true prices."""
     mae = mean_absolute_error(predicted, data.y_test)
     feedback.metric(metric, mae)
@@ -259,7 +259,7 @@ def test_linear_model_is_linear_with_14_parameters(linear_model):
 @pytest.mark.points(2)
 def test_linear_model_test_mae(linear_model, linear_out, data, artifacts, feedback):
     """The linear model's test MAE is low enough."""
-    mae = test_set_mae(linear_out, data, feedback, metric="linear_test_mae", label="linear_model")
+    mae = recorded_mae(linear_out, data, feedback, metric="linear_test_mae", label="linear_model")
     grade_by_threshold(
         mae, full=LINEAR_MAX_MAE, partial=LINEAR_PARTIAL_MAE, higher_is_better=False,
         message=lambda: (
@@ -310,7 +310,7 @@ def test_mlp_has_a_nonlinear_hidden_layer(mlp_model):
 @pytest.mark.points(3)
 def test_mlp_test_mae_beats_linear(mlp_model, mlp_out, data, artifacts, feedback):
     """The MLP's test MAE is low and clearly below the linear model's."""
-    mae = test_set_mae(mlp_out, data, feedback, metric="test_mae", label="mlp_model")
+    mae = recorded_mae(mlp_out, data, feedback, metric="test_mae", label="mlp_model")
     linear_mae = None
     try:
         linear_mae = mean_absolute_error(
