@@ -30,7 +30,6 @@ import json
 import os
 import re
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,16 +171,12 @@ def _sha256(path: Path) -> str:
 def place_reports(out_dir: Path, assignment: str, settings: Settings) -> FeedbackOutcome:
     """Put each student's ``out_dir/<student>/report.html`` of ``assignment``
     into nbgrader's feedback folder (see the module's description)."""
-    from autograder.records.common import RESULTS_FILE, RecordsError, load_results
+    from autograder.records.common import RESULTS_FILE, RecordsError, load_results_reporting
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            results = [r for r in load_results(out_dir) if r.assignment == assignment]
+        results = [r for r in load_results_reporting(out_dir) if r.assignment == assignment]
     except RecordsError as exc:
         raise CourseLoopError(str(exc)) from exc
-    for warning in caught:
-        print(f"autograder: warning: {warning.message}", file=sys.stderr)
     if not results:
         raise CourseLoopError(
             f"{out_dir} holds no graded results of {assignment!r}. Grade the collected submissions "

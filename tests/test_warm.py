@@ -59,20 +59,25 @@ def test_one_zygote_serves_every_grading_of_the_same_kit(suite):
         assert other.warm is not suite.warm
 
 
-def test_no_state_crosses_from_one_evaluation_to_the_next(tmp_path):
+def _suite_and_zygote(tmp_path, name: str, source: str):
+    """A one-file suite ``name`` and a zygote for a copy of the kit."""
     suite_dir = tmp_path / "suite"
     suite_dir.mkdir()
+    (suite_dir / name).write_text(source)
+    kit = tmp_path / "kit"
+    with TrustedSuite(load_assignment(A).suite_dir) as trusted:
+        evaluate._copy_tree(trusted.kit_dir, kit)
+    return suite_dir, warm.evaluator(kit, tree_digest(kit), evaluate._suite_env(gpu.CPU_ONLY_ENV))
+
+
+def test_no_state_crosses_from_one_evaluation_to_the_next(tmp_path):
     # Each evaluation marks a module the zygote imported; the next must find it unmarked.
-    (suite_dir / "test_fresh.py").write_text(
+    suite_dir, zygote = _suite_and_zygote(tmp_path, "test_fresh.py", (
         "import autograder.checks as checks\n\n"
         "def test_fresh():\n"
         "    assert not hasattr(checks, 'marked_by_an_earlier_student')\n"
         "    checks.marked_by_an_earlier_student = True\n"
-    )
-    kit = tmp_path / "kit"
-    with TrustedSuite(load_assignment(A).suite_dir) as trusted:
-        evaluate._copy_tree(trusted.kit_dir, kit)
-    zygote = warm.evaluator(kit, tree_digest(kit), evaluate._suite_env(gpu.CPU_ONLY_ENV))
+    ))
     for run in range(2):
         artifacts = tmp_path / f"artifacts{run}"
         artifacts.mkdir()
@@ -92,18 +97,12 @@ def test_a_zygote_that_died_is_discarded_and_the_suite_runs_cold(suite, artifact
 
 
 def test_an_evaluation_past_its_time_is_killed_with_all_it_started(tmp_path):
-    suite_dir = tmp_path / "suite"
-    suite_dir.mkdir()
-    (suite_dir / "test_slow.py").write_text(
+    suite_dir, zygote = _suite_and_zygote(tmp_path, "test_slow.py", (
         "import subprocess, time\n\n"
         "def test_slow():\n"
         "    subprocess.Popen(['sleep', '300'])\n"
         "    time.sleep(300)\n"
-    )
-    kit = tmp_path / "kit"
-    with TrustedSuite(load_assignment(A).suite_dir) as trusted:
-        evaluate._copy_tree(trusted.kit_dir, kit)
-    zygote = warm.evaluator(kit, tree_digest(kit), evaluate._suite_env(gpu.CPU_ONLY_ENV))
+    ))
     env = dict(os.environ)
     zygote.run(["--version"], cwd=tmp_path, env=env, timeout=120)  # ready
     code, _ = zygote.run([str(suite_dir), "-p", "no:cacheprovider"], cwd=tmp_path, env=env, timeout=3)

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from autograder.course import CourseError, default_course_dir, known_assignments
-from autograder.records.common import RecordsError, load_results
+from autograder.records.common import RecordsError, load_results_reporting
 
 DEFAULT_GRADEBOOK = "default"
 """``--gradebook`` given without a URL: nbgrader's database in the course directory."""
@@ -128,11 +128,7 @@ def _load(from_dir: Path, assignment: str | None) -> list:
     """The results in ``from_dir`` (warnings printed), of ``assignment`` when given."""
     if assignment:
         _check_assignment(assignment)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        results = load_results(from_dir)
-    for warning in caught:
-        print(f"autograder: warning: {warning.message}", file=sys.stderr)
+    results = load_results_reporting(from_dir)
     if not results:
         raise RecordsError(
             f"{from_dir} holds no <student>/results.json. Grade the class first: "

@@ -4,6 +4,7 @@ of checks across submissions, how points are written, and atomic writes."""
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -88,3 +89,14 @@ def points(value: float) -> str:
 def student_label(result: GradingResult) -> str:
     """Who a result belongs to: the student, else the submitted file's name."""
     return result.student or Path(result.submission).stem
+
+
+def load_results_reporting(out_dir: Path) -> list[GradingResult]:
+    """:func:`load_results`, each file it skips named on standard error
+    (``autograder: warning: ...``) for the person running the command."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = load_results(out_dir)
+    for warning in caught:
+        print(f"autograder: warning: {warning.message}", file=sys.stderr)
+    return results
