@@ -137,14 +137,14 @@ def grade_by_threshold(value: float, *, full: float, partial: float, message,
     def reaches(threshold):
         return value >= threshold if higher_is_better else value <= threshold
 
+    def say(text):
+        return text() if callable(text) else text
+
     if reaches(full):
         return
-    text = message() if callable(message) else message
     if reaches(partial):
-        if partial_message is None:
-            partial_credit(fraction, text)
-        partial_credit(fraction, partial_message() if callable(partial_message) else partial_message)
-    raise AssertionError(text)
+        partial_credit(fraction, say(message if partial_message is None else partial_message))
+    raise AssertionError(say(message))
 
 
 def check_input_shape(model, *accepted: tuple, message) -> None:
