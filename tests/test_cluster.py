@@ -219,3 +219,29 @@ def test_the_command_line_refuses_a_bad_shard_and_cluster_options(class_folder, 
     assert "--workers sizes the local pool" in refused(class_folder, "--cluster", "local:2", "--workers", "2")
     assert "--cluster 'scheduler:8786' is not valid" in refused(class_folder, "--cluster", "scheduler:8786")
     assert not (tmp_path / "out").exists(), "refused before anything was graded or written"
+
+
+def test_workers_that_cannot_grade_are_named_before_anything_is_graded(cluster, tmp_path):
+    from autograder.engine import cluster as cluster_engine
+
+    _, client = cluster
+    missing = str(tmp_path / "no-data-here")
+
+    def set_environ(values):
+        """On a worker: set (or, for None, unset) variables; what they were."""
+        previous = {name: os.environ.get(name) for name in values}
+        for name, value in values.items():
+            os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
+        return previous
+
+    previous = client.run(set_environ, {"AUTOGRADER_DATA_DIR": missing, "AUTOGRADER_OFFLINE": "1"})
+    try:
+        with pytest.raises(cluster_engine.ClusterError) as refused:
+            cluster_engine.check_workers(client, load_assignment("mnist_mlp"), "auto")
+    finally:
+        for worker, values in previous.items():
+            client.run(set_environ, values, workers=[worker])
+    message = str(refused.value)
+    assert message.startswith("2 Dask worker(s) cannot grade 'mnist_mlp'; nothing was graded")
+    assert all(worker in message for worker in previous) and "dataset mnist" in message
+    cluster_engine.check_workers(client, load_assignment(A), "auto")  # linear_grading's data is in the kit

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from autograder.course import Assignment, Limits, load_assignment
 from autograder.engine.batch import Graded, Submission, run_grader
-from autograder.engine.record import Record, fingerprint
+from autograder.engine.record import Record, fingerprint, suite_version
 from autograder.errors import StopGrading
 
 GPU = "GPU"
@@ -110,6 +110,36 @@ def grade_task(task: Task) -> Record:
         if reason:
             raise GradingFailed(f"on worker {worker.address}: {reason}")
         return Record.read(out)
+
+
+def worker_preflight(assignment: str, limits: Limits, sandbox_mode: str) -> dict:
+    """Runs on a Dask worker: what stops it grading ``assignment``
+    (:func:`autograder.doctor.preflight`: the suite, the data, the sandbox),
+    and the suite version it would grade with."""
+    from autograder.doctor import format_finding, preflight
+
+    problems = [format_finding(f) for f in preflight(assignment, sandbox_mode)]
+    version = None if problems else suite_version(replace(load_assignment(assignment), limits=limits))
+    return {"problems": problems, "suite_version": version}
+
+
+def check_workers(client, assignment: Assignment, sandbox_mode: str) -> None:
+    """Every worker connected now can grade ``assignment`` with the same kit
+    and suite as this machine, or a :class:`ClusterError` naming each that
+    cannot, and why, before anything is graded. (A worker that joins later
+    is checked by the fingerprint of each record it returns.)"""
+    answers = client.run(worker_preflight, assignment.name, assignment.limits, sandbox_mode)
+    here = suite_version(assignment)
+    faults = []
+    for worker, answer in sorted(answers.items()):
+        if answer["problems"]:
+            faults.append(f"{worker}:\n  " + "\n  ".join(answer["problems"]))
+        elif answer["suite_version"] != here:
+            faults.append(f"{worker}: has another kit or hidden suite (suite version "
+                          f"{answer['suite_version']}, here {here}); install the same kit everywhere")
+    if faults:
+        raise ClusterError(f"{len(faults)} Dask worker(s) cannot grade {assignment.name!r}; nothing "
+                           "was graded:\n" + "\n".join(faults))
 
 
 def check_address(address: str) -> int | None:
@@ -182,6 +212,7 @@ def grade_on_cluster(todo: list[Submission], assignment: Assignment, output_dir:
         from distributed import as_completed
 
         say(f"Dask dashboard: {_dashboard(client)}")
+        check_workers(client, assignment, sandbox_mode)
         wants_gpu = gpus and _offers_gpu(client)
         futures = {}
         for submission in todo:
