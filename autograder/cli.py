@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder import __version__
+from autograder import __version__, options
 from autograder.course import CourseError, known_assignments, load_assignment
 from autograder.course_loop import add_commands as add_course_commands
 from autograder.doctor import add_commands as add_doctor_commands
@@ -31,8 +31,8 @@ def _add_grade(commands) -> None:
                     "submitted/<student>/<assignment>/ layout or one .ipynb per student.",
     )
     grade.add_argument("submission", type=Path, help="a student's .ipynb file, or a folder of submissions")
-    grade.add_argument("--assignment", required=True, help="assignment name, e.g. linear_grading")
-    grade.add_argument("--course-dir", type=Path, help="nbgrader course directory (default: this checkout)")
+    options.add_assignment(grade)
+    options.add_course_dir(grade)
     grade.add_argument("--sandbox", choices=sandbox.MODES, default="auto",
                        help="confine the student's kernel: bwrap, none, or auto (bwrap where it works)")
     grade.add_argument("--gpus", default="auto",
@@ -175,7 +175,7 @@ def _add_merge(commands) -> None:
     merge.add_argument("--from", dest="sources", type=Path, nargs="+", action="extend",
                        required=True, metavar="OUT",
                        help="a shard's output folder (repeatable; several may follow one --from)")
-    merge.add_argument("--assignment", required=True, help="assignment name, e.g. linear_grading")
+    options.add_assignment(merge)
     merge.add_argument("--output-dir", type=Path, required=True, help="the merged output folder")
     merge.set_defaults(run=_run_merge)
 

@@ -33,6 +33,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import options
 from autograder.course import default_course_dir
 
 BEGIN = "<!-- keras-autograder report: begin -->"
@@ -427,11 +428,9 @@ def add_commands(subparsers) -> None:
                     "fetch_feedback` deliver it. Run it after `nbgrader generate_feedback`. Exit "
                     "codes: 0 all placed, 1 some students skipped (each named, with why), 2 bad input.",
     )
-    feedback.add_argument("--from", dest="from_dir", type=Path, required=True, metavar="OUT",
-                          help="the batch's output folder (autograder grade --output-dir)")
-    feedback.add_argument("--assignment", required=True, help="assignment name, e.g. linear_grading")
-    feedback.add_argument("--course-dir", type=Path,
-                          help="nbgrader course directory (default: this checkout)")
+    options.add_batch(feedback, help="the batch's output folder (autograder grade --output-dir)")
+    options.add_assignment(feedback)
+    options.add_course_dir(feedback)
     feedback.set_defaults(run=run_feedback)
 
     status = subparsers.add_parser(
@@ -440,7 +439,7 @@ def add_commands(subparsers) -> None:
                     "assignment, how many students are at each step and who is missing. Exit codes: "
                     "0 shown, 2 when the gradebook is missing or cannot be read.",
     )
-    status.add_argument("--course-dir", type=Path, help="nbgrader course directory (default: this checkout)")
+    options.add_course_dir(status)
     status.add_argument("--db", metavar="DB_URL",
                         help="the gradebook (default: sqlite:///<course-dir>/gradebook.db)")
     status.add_argument("--exchange", type=Path, metavar="DIR",

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psutil
 
-from autograder import __version__
+from autograder import __version__, options
 from autograder.course import (
     PACKAGE_DIR,
     SUITES_DIR,
@@ -507,8 +507,9 @@ def add_commands(subparsers) -> None:
                     "memory and disk. Each line is OK, WARN or FAIL with the fix. Exit status 0 when "
                     "it can grade (warnings allowed), 1 when it cannot.",
     )
-    doctor.add_argument("--assignment", help="check only what this assignment needs (default: every assignment)")
-    doctor.add_argument("--course-dir", type=Path, help="nbgrader course directory (default: this checkout)")
+    options.add_assignment(doctor, required=False,
+                           help="check only what this assignment needs (default: every assignment)")
+    options.add_course_dir(doctor)
     doctor.add_argument("--sandbox", choices=sandbox.MODES, default="auto",
                         help="the sandbox grading will use (default: %(default)s)")
     doctor.add_argument("--json", action="store_true", help="print the findings as JSON, for scripts")

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import options
 from autograder.course import CourseError, load_assignment
 from autograder.engine.batch import NoSubmissionsError, discover
 from autograder.engine.prepare import (
@@ -551,8 +552,8 @@ def add_commands(subparsers) -> None:
     source.add_argument("--submissions", type=Path, metavar="DIR",
                         help="a folder of submissions: nbgrader's submitted/<student>/<assignment>/ "
                              "layout or one <student>.ipynb per student (needs --assignment)")
-    command.add_argument("--assignment",
-                         help="the assignment to compare (with --from, default: the only one in OUT)")
+    options.add_assignment(command, required=False,
+                           help="the assignment to compare (with --from, default: the only one in OUT)")
     command.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
                          help="flag pairs at or above this similarity, from 0 to 1 (default: %(default)s)")
     command.add_argument("--html", type=Path, metavar="PATH",
@@ -561,8 +562,8 @@ def add_commands(subparsers) -> None:
     command.add_argument("--csv", type=Path, metavar="PATH",
                          help="the flagged pairs as CSV (default: OUT/similarity.csv, or "
                               "./similarity.csv with --submissions)")
-    command.add_argument("--course-dir", type=Path,
-                         help="nbgrader course directory, for the release notebook (default: this checkout)")
+    options.add_course_dir(command,
+                           help="nbgrader course directory, for the release notebook (default: this checkout)")
     command.set_defaults(run=run_similarity)
 
 

@@ -13,6 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from autograder import options
 from autograder.course import CourseError, default_course_dir, known_assignments
 from autograder.records.common import RecordsError, load_results_reporting
 
@@ -27,9 +28,9 @@ def add_commands(subparsers) -> None:
         description="Read the results of a batch (OUT/<student>/results.json, as `autograder grade "
                     "FOLDER --output-dir OUT` writes them) and write them in other formats.",
     )
-    export.add_argument("--from", dest="from_dir", type=Path, required=True, metavar="OUT",
-                        help="the batch's output folder")
-    export.add_argument("--assignment", help="export only this assignment's results (default: all)")
+    options.add_batch(export)
+    options.add_assignment(export, required=False,
+                           help="export only this assignment's results (default: all)")
     export.add_argument("--csv", type=Path, metavar="PATH",
                         help="a CSV gradebook: one row per student, one column per check")
     export.add_argument("--junit", type=Path, metavar="PATH",
@@ -37,8 +38,7 @@ def add_commands(subparsers) -> None:
     export.add_argument("--gradebook", nargs="?", const=DEFAULT_GRADEBOOK, metavar="DB_URL",
                         help="record the scores in nbgrader's gradebook (without a URL: "
                              "sqlite:///<course-dir>/gradebook.db)")
-    export.add_argument("--course-dir", type=Path,
-                        help="nbgrader course directory (default: this checkout)")
+    options.add_course_dir(export)
     export.set_defaults(run=run_export)
 
     board = subparsers.add_parser(
@@ -48,15 +48,14 @@ def add_commands(subparsers) -> None:
                     "Students appear under the LEADERBOARD_ALIAS their notebook sets, else under an "
                     "anonymous name derived from the course's secret; never by id unless --show-ids.",
     )
-    board.add_argument("--from", dest="from_dir", type=Path, required=True, metavar="OUT",
-                       help="the batch's output folder")
-    board.add_argument("--assignment", help="the assignment to rank (needed when OUT holds several)")
+    options.add_batch(board)
+    options.add_assignment(board, required=False,
+                           help="the assignment to rank (needed when OUT holds several)")
     board.add_argument("--output-dir", type=Path, help="where to write the two files (default: OUT)")
     board.add_argument("--show-ids", action="store_true",
                        help="name every student by id instead of alias or anonymous name")
-    board.add_argument("--course-dir", type=Path,
-                       help="nbgrader course directory, whose secret makes the anonymous names "
-                            "(default: this checkout)")
+    options.add_course_dir(board, help="nbgrader course directory, whose secret makes the "
+                                       "anonymous names (default: this checkout)")
     board.set_defaults(run=run_leaderboard)
 
     from autograder.records.gradescope import DEFAULT_VISIBILITY, VISIBILITIES
@@ -68,11 +67,10 @@ def add_commands(subparsers) -> None:
                     "run_autograder and the kit's source with this assignment's hidden suite. "
                     "Keep it private: it holds the hidden suite and the solution.",
     )
-    bundle.add_argument("--assignment", required=True, help="assignment name, e.g. linear_grading")
+    options.add_assignment(bundle)
     bundle.add_argument("-o", "--output", type=Path, required=True, metavar="ZIP",
                         help="where to write the zip, e.g. bundle.zip")
-    bundle.add_argument("--course-dir", type=Path,
-                        help="nbgrader course directory (default: this checkout)")
+    options.add_course_dir(bundle)
     bundle.add_argument("--visibility", choices=VISIBILITIES, default=DEFAULT_VISIBILITY,
                         help="when students see each check's result (default: %(default)s)")
     bundle.add_argument("--sandbox", choices=SANDBOXES, default="auto",
