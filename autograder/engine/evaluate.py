@@ -100,8 +100,9 @@ def run_suite(suite_dir: Path, artifacts_dir: Path, report_path: Path, *,
 
     A ``warm`` evaluator (:mod:`autograder.engine.warm`) runs the suite in a
     child of its zygote, with the same environment. Unless that run ends
-    with a report, the zygote is discarded and the suite runs cold: a fault
-    of the zygote must not cost the student anything but time.
+    with a report, or runs out of time after judging some checks, the zygote
+    is discarded and the suite runs cold: a fault of the zygote must not
+    cost the student anything but time.
     """
     private, artifacts, report = _private_copy(Path(artifacts_dir))
     options = ["--artifacts-dir", str(artifacts), "--grading-report", str(report)]
@@ -112,12 +113,16 @@ def run_suite(suite_dir: Path, artifacts_dir: Path, report_path: Path, *,
         try:
             returncode, output = warm.run(_pytest_args(suite_dir, *options), cwd=private,
                                           env=_suite_env(env), timeout=timeout)
+            stalled = returncode is None
         except WarmEvaluatorError:
-            returncode = None
-        if returncode not in (0, 1) or _read_report(report) is None:
+            stalled = False
+        judged = _read_report(report)
+        if stalled and judged:
+            timed_out = True  # it judged checks, then ran out of time: the model is slow, not the zygote
+        elif returncode not in (0, 1) or judged is None:
             discard(warm)
             returncode = None
-    if returncode is None:
+    if returncode is None and not timed_out:
         try:
             completed = subprocess.run(
                 _pytest_command(suite_dir, *options), capture_output=True, text=True,
