@@ -9,10 +9,20 @@ def load_data(data_dir=None):
     Classes: 0 T-shirt/top, 1 trouser, 2 pullover, 3 dress, 4 coat, 5 sandal,
     6 shirt, 7 sneaker, 8 bag, 9 ankle boot.
 
-    Reads the four official idx files of the same names as MNIST's, from a
-    ``fashion-mnist/`` subfolder or directly, found, verified, downloaded and
-    (at grading time) served reduced exactly as
-    :func:`autograder.datasets.mnist.load_data` describes.
+    Reads the four official idx files (``train-images-idx3-ubyte.gz``,
+    ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``,
+    ``t10k-labels-idx1-ubyte.gz``), each verified against its sha256. Each file
+    is looked for in ``data_dir``, then in the directories of
+    ``$AUTOGRADER_DATA_DIR``, the kit's ``datasets/`` folder and the Keras cache
+    (``$KERAS_HOME/datasets`` or ``~/.keras/datasets``), both in a
+    ``fashion-mnist/`` subfolder and directly; if it is in none of them it is
+    downloaded into the Keras cache, unless ``AUTOGRADER_OFFLINE=1``.
+
+    At grading time the training files may be reduced copies, named with their
+    checksums and row counts in a ``served.json`` beside them: the grader keeps
+    a private slice of the training images back (see
+    :mod:`autograder.datasets.served`). Only the number of training rows
+    differs then.
 
     Args:
         data_dir: optional directory searched before all the others.
