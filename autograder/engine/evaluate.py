@@ -289,14 +289,14 @@ class TrustedSuite:
                     shutil.copy2(path, self.kit_dir / data.name / path.name)
         self.env = {"PYTHONPATH": os.pathsep.join(
             [str(self.kit_dir), *filter(None, [os.environ.get("PYTHONPATH")])])}
-        self.fingerprint = self._fingerprint()
+        kit_digest = tree_digest(self.kit_dir)
+        self.fingerprint = self._fingerprint(kit_digest)
         self._plan: list[PlannedCheck] | None = _plans.get(self.fingerprint)
         self._collection = None if self._plan else _PlanCollection(self.suite_dir, timeout=300,
                                                                     env=self.env)
         self.warm = None
         if self.warm_env is not None:
-            self.warm = warm_evaluator(self.kit_dir, tree_digest(self.kit_dir),
-                                       _suite_env(self.warm_env))
+            self.warm = warm_evaluator(self.kit_dir, kit_digest, _suite_env(self.warm_env))
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -305,8 +305,10 @@ class TrustedSuite:
             self._collection.process.communicate()
         shutil.rmtree(self.private, ignore_errors=True)
 
-    def _fingerprint(self) -> str:
-        return tree_digest(self.suite_dir, self.kit_dir)
+    def _fingerprint(self, kit_digest: str | None = None) -> str:
+        """The suite's digest and the kit's (``kit_digest`` when already known), as one."""
+        kit_digest = kit_digest or tree_digest(self.kit_dir)
+        return hashlib.sha256(f"{tree_digest(self.suite_dir)}\0{kit_digest}".encode()).hexdigest()
 
     @property
     def plan(self) -> list[PlannedCheck]:

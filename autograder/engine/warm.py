@@ -54,8 +54,7 @@ class WarmEvaluatorError(Exception):
 class WarmEvaluator:
     """A zygote serving evaluations to this process, one at a time."""
 
-    def __init__(self, kit_dir: Path, fingerprint: str, env: Mapping[str, str]):
-        self.fingerprint, self.env = fingerprint, dict(env)
+    def __init__(self, kit_dir: Path, env: Mapping[str, str]):
         self.private = Path(tempfile.mkdtemp(prefix="autograder-warm-"))
         shutil.copytree(kit_dir, self.private / "kit", symlinks=True)
         self.process = subprocess.Popen(
@@ -138,7 +137,7 @@ def evaluator(kit_dir: Path, fingerprint: str, env: Mapping[str, str]) -> WarmEv
     if found is None or found.process.poll() is not None:
         if found is not None:
             found.close()
-        found = _evaluators[key] = WarmEvaluator(kit_dir, fingerprint, env)
+        found = _evaluators[key] = WarmEvaluator(kit_dir, env)
     return found
 
 
