@@ -196,6 +196,12 @@ def limit_overrides(limits) -> dict[str, float]:
     return {name: getattr(limits, name) for name in OVERRIDABLE_LIMITS}
 
 
+def grading_budget(limits) -> float:
+    """Seconds one grading may take in all before it is stopped: the kernel's
+    start, the notebook and the evaluation, and two minutes for the rest."""
+    return limits.startup_timeout + limits.notebook_timeout + limits.evaluation_timeout + 120
+
+
 def _child_command(submission: Submission, assignment: Assignment, out: Path, *,
                    sandbox_mode: str, hide: list[Path], gpu_index: int | None,
                    per_gpu: int | None) -> list[str]:
@@ -221,8 +227,7 @@ def run_grader(submission: Submission, assignment: Assignment, out: Path, *, san
     child process (started through ``prefix``, if any, with ``env``, default
     this process's environment); ``""`` when it wrote ``results.json``, else
     why not."""
-    limits = assignment.limits
-    budget = limits.startup_timeout + limits.notebook_timeout + limits.evaluation_timeout + 120
+    budget = grading_budget(assignment.limits)
     command = _child_command(submission, assignment, out, sandbox_mode=sandbox_mode, hide=hide,
                              gpu_index=gpu_index, per_gpu=per_gpu)
     try:
@@ -241,15 +246,13 @@ def _grade_one(submission: Submission, assignment: Assignment, out: Path, *,
                worker: Worker) -> tuple[float | None, str]:
     """Grade with ``worker``, holding a GPU slot when there are GPUs; the
     score, or ``None`` and why it failed."""
-    limits = assignment.limits
-    budget = limits.startup_timeout + limits.notebook_timeout + limits.evaluation_timeout + 120
     with slots.take() as gpu_index:
         job = Job(submission=str(submission.path), student=submission.student, out=str(out),
                   assignment=assignment.name, course_dir=str(assignment.course_dir),
-                  limits=limit_overrides(limits), sandbox_mode=sandbox_mode,
+                  limits=limit_overrides(assignment.limits), sandbox_mode=sandbox_mode,
                   hide=[str(p) for p in hide], gpu_index=gpu_index,
                   per_gpu=slots.capacity.get(gpu_index) if gpu_index is not None else None)
-        reason = worker.grade(job, timeout=budget)
+        reason = worker.grade(job, timeout=grading_budget(assignment.limits))
     if not reason and not (out / RESULTS_FILE).is_file():
         reason = "the grading worker wrote no results.json"
     if reason:
