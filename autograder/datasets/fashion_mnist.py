@@ -18,24 +18,24 @@ def load_data(data_dir=None):
     ``fashion-mnist/`` subfolder and directly; if it is in none of them it is
     downloaded into the Keras cache, unless ``AUTOGRADER_OFFLINE=1``.
 
-    At grading time the training files may be reduced copies, named with their
-    checksums and row counts in a ``served.json`` beside them: the grader keeps
-    a private slice of the training images back (see
-    :mod:`autograder.datasets.served`). Only the number of training rows
-    differs then.
+    When a grader serves the data to a student's kernel, the two training files
+    are reduced copies without its private slice of images
+    (:mod:`autograder.datasets.served`; a ``served.json`` beside them pins
+    their checksums and row counts), so only ``x_train`` and ``y_train`` are
+    shorter. The test files are always whole.
 
     Args:
         data_dir: optional directory searched before all the others.
 
     Returns:
-        ``(x_train, y_train), (x_test, y_test)``:
+        ``(x_train, y_train), (x_test, y_test)``, grey-scale clothing images
+        and their class indices (the classes above):
 
-        - ``x_train``: uint8, shape (60000, 28, 28), pixel values 0-255
-          (fewer rows from a reduced copy, e.g. 55000).
-        - ``y_train``: uint8, shape (60000,), class indices 0-9 (as many as
-          ``x_train``).
-        - ``x_test``: uint8, shape (10000, 28, 28).
-        - ``y_test``: uint8, shape (10000,).
+        - ``x_train``: uint8, shape (60000, 28, 28), pixel values 0-255;
+          55000 rows when served without the private slice of 5,000.
+        - ``y_train``: uint8, shape (60000,): one class index per image.
+        - ``x_test``: uint8, shape (10000, 28, 28); ``y_test``: uint8,
+          shape (10000,).
 
     Raises:
         DatasetNotFoundError: a file is missing and could not be downloaded.
