@@ -68,6 +68,10 @@ class GradingResult:
     alias: str = ""
     """The name the student asked to be shown by on a leaderboard
     (``LEADERBOARD_ALIAS`` in the notebook); the student's own text."""
+    submitted_at: str = ""
+    """When the notebook was handed in, as the ``timestamp.txt`` that
+    ``nbgrader submit`` wrote and ``nbgrader collect`` left beside it says
+    (e.g. ``2026-03-14 16:59:00.000000 UTC``); empty where there is none."""
 
     @property
     def score(self) -> float:
@@ -93,6 +97,7 @@ class GradingResult:
             "metrics": dict(self.metrics),
             "student": self.student,
             "alias": self.alias,
+            "submitted_at": self.submitted_at,
             "tests": [t.to_dict() for t in self.tests],
         }
 
@@ -113,4 +118,5 @@ class GradingResult:
             metrics=dict(data.get("metrics", {})),
             student=data.get("student", ""),
             alias=str(data.get("alias", "")),
+            submitted_at=str(data.get("submitted_at", "")),
         )

@@ -38,6 +38,9 @@ def submit(root: Path, student: str, source: Path | None = None, **answers) -> P
     return make_submission(path, A, answers)
 
 
+ALICE_SUBMITTED = "2026-03-14 16:59:00.000000 UTC"
+
+
 def results(out: Path) -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text()) for p in out.glob("*/results.json")}
 
@@ -48,7 +51,8 @@ def class_folder(tmp_path_factory):
     submission that is not a notebook, and one student who handed in two
     notebooks with the wrong names. One of them pokes at classmates' work."""
     root = tmp_path_factory.mktemp("course")
-    submit(root, "alice", SOLUTION)
+    # As nbgrader's collect leaves it: when alice submitted, beside her notebook.
+    (submit(root, "alice", SOLUTION).parent / "timestamp.txt").write_text(ALICE_SUBMITTED + "\n")
     # Earns the summary points only if the kernel cannot see alice's notebook.
     peek = (f"from pathlib import Path\n{LINEAR_SUMMARY}\n"
             f"if Path({str(root / 'submitted' / 'alice')!r}).exists(): x_mean = None")
@@ -76,6 +80,8 @@ def test_every_student_gets_a_results_folder(first_run):
     assert {s: r["score"] for s, r in graded.items()} == {
         "alice": 10.0, "bob": 6.5, "carol": 0.0, "dan": 0.0}
     assert all(r["student"] == s for s, r in graded.items())
+    assert {s: r["submitted_at"] for s, r in graded.items()} == {
+        "alice": ALICE_SUBMITTED, "bob": "", "carol": "", "dan": ""}
     for student in graded:
         assert (out / student / "report.html").is_file()
     assert "not valid notebook JSON" in graded["dan"]["notes"][0]

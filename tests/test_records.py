@@ -433,6 +433,31 @@ def test_gradebook_recorded_by_export_is_what_nbgrader_export_reads(tmp_path, al
         assert gradebook.find_submission(A, "alice").score == 10.0
 
 
+def test_gradebook_takes_each_submission_time_so_nbgrader_counts_lateness(tmp_path, alice, bob,
+                                                                         monkeypatch):
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # alembic
+    course = tmp_path / "course"
+    (course / "solutions").mkdir(parents=True)
+    shutil.copytree(REPO / "solutions" / A, course / "solutions" / A, symlinks=True)
+    db = f"sqlite:///{course / 'gradebook.db'}"
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db, "default_course") as gradebook:
+        gradebook.update_or_create_assignment(A, duedate="2026-03-14 17:00:00 UTC")
+    alice.submitted_at = "2026-03-14 16:59:00.000000 UTC"
+    bob.submitted_at = "2026-03-14 18:30:00 CET"  # 17:30 UTC
+    carol = result("carol")
+    carol.submitted_at = "the fourteenth, about five"
+
+    with pytest.warns(RecordsWarning, match="carol .*'the fourteenth, about five'.* is not a date"):
+        problems = write_gradebook(db, [alice, bob, carol], course_dir=course)
+    assert len(problems) == 1
+
+    with Gradebook(db, "default_course") as gradebook:
+        late = {s: gradebook.find_submission(A, s).total_seconds_late for s in ("alice", "bob", "carol")}
+    assert late == {"alice": 0, "bob": 1800, "carol": 0}
+
+
 def test_gradebook_that_cannot_be_opened_is_a_clear_error(tmp_path, alice):
     with pytest.raises(RecordsError, match="Cannot open the gradebook"):
         write_gradebook(f"sqlite:///{tmp_path}/no/such/folder/gradebook.db", [alice], course_dir=REPO)

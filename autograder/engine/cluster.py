@@ -40,7 +40,7 @@ from pathlib import Path
 
 from autograder.course import Assignment, Limits, load_assignment
 from autograder.engine.batch import Graded, Submission, run_grader
-from autograder.engine.record import Record, fingerprint, suite_version
+from autograder.engine.record import Record, fingerprint, submission_timestamp, suite_version
 from autograder.errors import StopGrading
 
 GPU = "GPU"
@@ -199,6 +199,7 @@ def _collect(future, submission: Submission, assignment: Assignment,
         return None, (f"the worker graded with another kit or hidden suite (fingerprint {there}, "
                       f"here {here}): install the same kit on every worker and on this machine")
     record.results["submission"] = str(submission.path)
+    record.results["submitted_at"] = submission_timestamp(submission.path)
     record.write(output_dir / submission.student)
     return float(record.results["score"]), ""
 

@@ -54,6 +54,18 @@ def fingerprint(submission: Path, assignment: Assignment) -> dict:
 
 FEEDBACK_DIR = "feedback"
 REPORT_FILE = "report.html"
+TIMESTAMP_FILE = "timestamp.txt"
+"""nbgrader's record of when a submission was made, beside the collected notebook."""
+
+
+def submission_timestamp(notebook: Path) -> str:
+    """The text of the ``timestamp.txt`` beside ``notebook`` (stripped), or
+    ``""`` where there is none. Like ``nbgrader autograde``, the kit takes it as
+    nbgrader's exchange delivered it; ``autograder export --gradebook`` parses it."""
+    path = Path(notebook).parent / TIMESTAMP_FILE
+    if not path.is_file() or path.is_symlink():
+        return ""
+    return path.read_text(errors="replace")[:200].strip()
 
 
 @dataclass
@@ -123,6 +135,7 @@ def grade_and_record(submission: Path, assignment: Assignment, out_dir: Path, *,
     shutil.rmtree(feedback_dir, ignore_errors=True)  # nothing left from an earlier version
     result = grade_submission(submission, assignment, feedback_dir=feedback_dir, **grading)
     result.student = student
+    result.submitted_at = submission_timestamp(submission)
     record_submission(result, Path(out_dir), submission=Path(submission), assignment=assignment,
                       feedback_dir=feedback_dir)
     return result

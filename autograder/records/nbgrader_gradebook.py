@@ -233,14 +233,34 @@ def _tools_on_path():
         os.environ["PATH"] = saved
 
 
+def _submission_time(result: GradingResult, problems: list[str]):
+    """When ``result``'s notebook was submitted, parsed as nbgrader parses its
+    ``timestamp.txt`` (so the gradebook's lateness is nbgrader's own), or
+    ``None``; a time that cannot be read is reported in ``problems``."""
+    from nbgrader.utils import parse_utc
+
+    if not result.submitted_at:
+        return None
+    try:
+        return parse_utc(result.submitted_at)
+    except (ValueError, OverflowError):
+        problems.append(f"{result.student} ({result.assignment}): the submission time "
+                        f"{result.submitted_at!r} (its timestamp.txt) is not a date nbgrader can "
+                        "read; the gradebook keeps the time it had, so lateness may be missing.")
+        return None
+
+
 def write_gradebook(db_url: str | None, results: list[GradingResult], *,
                     course_dir: Path | None = None, course: str | None = None) -> list[str]:
     """Record ``results`` in nbgrader's gradebook at ``db_url``.
 
     ``db_url`` defaults to ``sqlite:///<course_dir>/gradebook.db`` and
     ``course`` (nbgrader's course id) to the course's ``nbgrader_config.py``.
-    Each result needs a student. Recording again updates the scores; manual
-    scores that graders gave stay and win, as with ``nbgrader autograde``.
+    Each result needs a student. Its submission time (``submitted_at``, from
+    the collected ``timestamp.txt``) becomes the submission's timestamp, from
+    which nbgrader computes lateness and the late penalty. Recording again
+    updates the scores; manual scores that graders gave stay and win, as with
+    ``nbgrader autograde``.
     Returns what did not fit (also issued as :class:`RecordsWarning`).
     """
     from nbgrader.api import Gradebook, MissingEntry
@@ -267,7 +287,9 @@ def write_gradebook(db_url: str | None, results: list[GradingResult], *,
         for result in results:
             layout = layouts[result.assignment]
             gradebook.update_or_create_student(result.student)
-            gradebook.update_or_create_submission(result.assignment, result.student)
+            submitted = _submission_time(result, problems)
+            gradebook.update_or_create_submission(result.assignment, result.student,
+                                                  **({"timestamp": submitted} if submitted else {}))
             scores, found = cell_scores(result, layout)
             problems.extend(found)
             for grade_id, score in scores.items():
