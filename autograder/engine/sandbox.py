@@ -127,23 +127,23 @@ def python_paths(checkout: Path) -> list[Path]:
 
 # ---------------------------------------------------------------- seccomp
 
-_SECCOMP_ARCHES = {
-    # machine: (AUDIT_ARCH, {call: number}, clone, clone3)
-    "x86_64": (0xC000003E, {
-        "ptrace": 101, "chroot": 161, "pivot_root": 155, "mount": 165, "umount2": 166,
-        "unshare": 272, "setns": 308, "process_vm_readv": 310, "process_vm_writev": 311,
-        "kexec_load": 246, "init_module": 175, "finit_module": 313, "delete_module": 176,
-        "bpf": 321, "perf_event_open": 298, "keyctl": 250, "add_key": 248, "request_key": 249,
-        "name_to_handle_at": 303, "open_by_handle_at": 304, "userfaultfd": 323,
-    }, 56),
-    "aarch64": (0xC00000B7, {
-        "ptrace": 117, "chroot": 51, "pivot_root": 41, "mount": 40, "umount2": 39,
-        "unshare": 97, "setns": 268, "process_vm_readv": 270, "process_vm_writev": 271,
-        "kexec_load": 104, "init_module": 105, "finit_module": 273, "delete_module": 106,
-        "bpf": 280, "perf_event_open": 241, "keyctl": 219, "add_key": 217, "request_key": 218,
-        "name_to_handle_at": 264, "open_by_handle_at": 265, "userfaultfd": 282,
-    }, 220),
+_SECCOMP_ARCHES = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+"""The machines the filter knows, with their AUDIT_ARCH, in the order of the
+columns of the call numbers below."""
+_REFUSED_CALLS = {
+    # call: (number on x86_64, number on aarch64)
+    "ptrace": (101, 117), "chroot": (161, 51), "pivot_root": (155, 41),
+    "mount": (165, 40), "umount2": (166, 39), "unshare": (272, 97), "setns": (308, 268),
+    "process_vm_readv": (310, 270), "process_vm_writev": (311, 271),
+    "kexec_load": (246, 104), "init_module": (175, 105), "finit_module": (313, 273),
+    "delete_module": (176, 106), "bpf": (321, 280), "perf_event_open": (298, 241),
+    "keyctl": (250, 219), "add_key": (248, 217), "request_key": (249, 218),
+    "name_to_handle_at": (303, 264), "open_by_handle_at": (304, 265),
+    "userfaultfd": (323, 282),
 }
+"""Calls that fail with EPERM, whatever their arguments."""
+_CLONE = (56, 220)
+"""clone, whose namespace flags are refused (same columns)."""
 # The new mount API has the same numbers on every architecture.
 _MOUNT_API = {"open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
               "fsmount": 432, "fspick": 433, "mount_setattr": 442}
@@ -160,10 +160,12 @@ def seccomp_filter(machine: str | None = None) -> bytes | None:
     processes with ``EPERM``, and ``clone3`` with ``ENOSYS`` (its flags
     cannot be inspected; C libraries then fall back to ``clone``, whose
     namespace flags are refused). ``None`` on an architecture not listed."""
-    known = _SECCOMP_ARCHES.get(machine or platform.machine())
-    if known is None:
+    machine = machine or platform.machine()
+    if machine not in _SECCOMP_ARCHES:
         return None
-    arch, calls, clone = known
+    arch, column = _SECCOMP_ARCHES[machine], list(_SECCOMP_ARCHES).index(machine)
+    calls = {name: numbers[column] for name, numbers in _REFUSED_CALLS.items()}
+    clone = _CLONE[column]
 
     def op(code, k, jt=0, jf=0):
         return struct.pack("=HBBI", code, jt, jf, k)
