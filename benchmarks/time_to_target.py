@@ -73,6 +73,7 @@ MEASURES = {
     "mnist_mlp": mnist_classifier(0.975),
     "mnist_cnn": mnist_classifier(0.985),
     "cifar10_cnn": cifar,
+    "cifar10_challenge": cifar,  # the top band, 0.70, gives full marks
     "toy_functions": toy_functions,
 }
 
