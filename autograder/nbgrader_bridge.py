@@ -7,12 +7,19 @@ separate process, and turns one check's result into what nbgrader reads:
 the points as the cell's value (nbgrader's partial credit), or an error
 carrying the check's message when it earns nothing.
 
+The suite runs in a child of a warm evaluator (:mod:`autograder.engine.warm`)
+that the kernel starts at its first check, from its own copy of the kit, so
+a notebook pays the imports of Keras and the suite once, not once per
+distinct set of artifacts; the evaluation falls back to a fresh process as
+in the engine.
+
 This path runs inside the student's kernel, so a determined student can
 interfere with it; ``autograder grade`` is the path to trust (docs/security.md).
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import shutil
 import tempfile
@@ -23,11 +30,15 @@ from pathlib import Path
 from autograder.artifacts import EXPORT_LOG, RUNTIME_LOG, suffixes
 from autograder.course import load_assignment
 from autograder.datasets.served import HOLDOUT_SEED_ENV
-from autograder.engine.evaluate import run_suite
+from autograder.engine.evaluate import copy_kit, run_suite, start_warm
 from autograder.engine.kernel_export import _autograder_export_artifacts
 from autograder.results import Status
 
+SUITE_ENV = {HOLDOUT_SEED_ENV: ""}
+"""The kernel here loaded every training image: nothing was held out."""
 _reports: dict[str, dict] = {}
+_kit: dict[str, object] = {}
+"""``dir`` and ``digest`` of the kit's copy this kernel's warm evaluator imports from."""
 
 
 class CheckNotPassed(Exception):
@@ -51,6 +62,14 @@ def _digest(directory: Path) -> str:
     return digest.hexdigest()
 
 
+def _warm_evaluator():
+    if not _kit:
+        private = Path(tempfile.mkdtemp(prefix="autograder-nbgrader-kit-"))
+        atexit.register(shutil.rmtree, private, ignore_errors=True)
+        _kit.update(dir=private / "kit", digest=copy_kit(private / "kit"))
+    return start_warm(_kit["dir"], _kit["digest"], SUITE_ENV)
+
+
 def check(assignment_name: str, check_name: str, namespace: dict) -> float:
     """Points earned by ``check_name`` for the work in ``namespace``.
 
@@ -68,10 +87,9 @@ def check(assignment_name: str, check_name: str, namespace: dict) -> float:
     try:
         key = f"{assignment_name}:{_digest(artifacts_dir)}"
         if key not in _reports:
-            # The kernel here loaded every training image: nothing was held out.
             results = run_suite(
                 assignment.suite_dir, artifacts_dir, workdir / "report.json",
-                timeout=assignment.limits.evaluation_timeout, env={HOLDOUT_SEED_ENV: ""},
+                timeout=assignment.limits.evaluation_timeout, env=SUITE_ENV, warm=_warm_evaluator(),
             )
             _reports[key] = {r.name: r for r in results}
     finally:

@@ -253,6 +253,27 @@ def _copy_tree(source: Path, target: Path, *skip: str) -> None:
     shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", *skip))
 
 
+def copy_kit(kit_dir: Path) -> str:
+    """Copy the kit's package without its hidden suites (and, in a checkout,
+    the dataset manifest beside it) into ``kit_dir``, a new directory to put
+    first on a suite process's ``sys.path``; returns the copy's :func:`tree_digest`."""
+    _copy_tree(PACKAGE_DIR, kit_dir / PACKAGE_DIR.name, "suites")
+    data = kit_data_dir()
+    if PACKAGE_DIR not in data.parents:  # a checkout: the manifest sits beside the package
+        (kit_dir / data.name).mkdir()
+        for path in data.iterdir():
+            if path.is_file():
+                shutil.copy2(path, kit_dir / data.name / path.name)
+    return tree_digest(kit_dir)
+
+
+def start_warm(kit_dir: Path, kit_digest: str, env: Mapping[str, str] | None = None) -> WarmEvaluator:
+    """This process's warm evaluator (:mod:`autograder.engine.warm`) for the
+    kit copied into ``kit_dir`` by :func:`copy_kit`, serving evaluations whose
+    environment is this process's plus ``env``, as :func:`run_suite` gives them."""
+    return warm_evaluator(kit_dir, kit_digest, _suite_env(env))
+
+
 class TrustedSuite:
     """The hidden suite and the kit's code as they were before the kernel
     ran (see the module).
@@ -280,23 +301,16 @@ class TrustedSuite:
         self.suite_dir = self.private / "suite" / self.source.name
         self.kit_dir = self.private / "kit"
         _copy_tree(self.source, self.suite_dir)
-        _copy_tree(PACKAGE_DIR, self.kit_dir / PACKAGE_DIR.name, "suites")
-        data = kit_data_dir()
-        if PACKAGE_DIR not in data.parents:  # a checkout: the manifest sits beside the package
-            (self.kit_dir / data.name).mkdir()
-            for path in data.iterdir():
-                if path.is_file():
-                    shutil.copy2(path, self.kit_dir / data.name / path.name)
+        kit_digest = copy_kit(self.kit_dir)
         self.env = {"PYTHONPATH": os.pathsep.join(
             [str(self.kit_dir), *filter(None, [os.environ.get("PYTHONPATH")])])}
-        kit_digest = tree_digest(self.kit_dir)
         self.fingerprint = self._fingerprint(kit_digest)
         self._plan: list[PlannedCheck] | None = _plans.get(self.fingerprint)
         self._collection = None if self._plan else _PlanCollection(self.suite_dir, timeout=300,
                                                                     env=self.env)
         self.warm = None
         if self.warm_env is not None:
-            self.warm = warm_evaluator(self.kit_dir, kit_digest, _suite_env(self.warm_env))
+            self.warm = start_warm(self.kit_dir, kit_digest, self.warm_env)
         return self
 
     def __exit__(self, *exc_info) -> None:
