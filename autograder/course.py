@@ -20,6 +20,14 @@ from autograder.errors import StopGrading
 PACKAGE_DIR = Path(__file__).resolve().parent
 SUITES_DIR = PACKAGE_DIR / "suites"
 COURSE_DIR_ENV = "AUTOGRADER_COURSE_DIR"
+BACKENDS = ("tensorflow", "jax", "torch")
+"""The Keras backends a grader can run (``KERAS_BACKEND``)."""
+
+
+def grading_backend() -> str:
+    """The Keras backend this grader runs the student's kernel and the hidden
+    suite with: ``KERAS_BACKEND``, else Keras's default, TensorFlow."""
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
 class CourseError(StopGrading):
@@ -119,12 +127,24 @@ def known_assignments() -> list[str]:
     return sorted(p.name for p in SUITES_DIR.iterdir() if (p / "assignment.toml").is_file())
 
 
+def _check_limit_names(limits: dict, where: str) -> None:
+    unknown = set(limits) - set(Limits.__dataclass_fields__)
+    if unknown:
+        raise CourseError(
+            f"{where}: unknown limit(s) {', '.join(sorted(unknown))}; "
+            f"known limits are {', '.join(Limits.__dataclass_fields__)}."
+        )
+
+
 def load_assignment(name: str, course_dir: Path | None = None, **limit_overrides) -> Assignment:
     """Read ``autograder/suites/<name>/assignment.toml``, the one place an
     assignment declares its artifacts and limits.
 
-    ``limit_overrides`` (for example ``cell_timeout=30`` from the command line)
-    replace the declared limits; ``None`` values are ignored.
+    Limits come from ``[limits]``, then from ``[limits.backend.NAME]`` for the
+    backend this grader runs (:func:`grading_backend`: training can take
+    several times as long under one backend as under another), then from
+    ``limit_overrides`` (for example ``cell_timeout=30`` from the command
+    line); ``None`` values are ignored.
     """
     course_dir = Path(course_dir).resolve() if course_dir else default_course_dir()
     config_path = SUITES_DIR / name / "assignment.toml"
@@ -158,13 +178,19 @@ def load_assignment(name: str, course_dir: Path | None = None, **limit_overrides
             f"{config_path}: unknown dataset(s) {', '.join(unknown_data)}; "
             f"known datasets are {', '.join(sorted(LOADERS))}."
         )
-    declared = config.get("limits", {})
-    unknown = set(declared) - set(Limits.__dataclass_fields__)
-    if unknown:
-        raise CourseError(
-            f"{config_path}: unknown limit(s) {', '.join(sorted(unknown))}; "
-            f"known limits are {', '.join(Limits.__dataclass_fields__)}."
-        )
+    declared = dict(config.get("limits", {}))
+    per_backend = declared.pop("backend", {})
+    _check_limit_names(declared, f"{config_path}: [limits]")
+    if not isinstance(per_backend, dict) or not all(isinstance(v, dict) for v in per_backend.values()):
+        raise CourseError(f"{config_path}: [limits.backend] must hold one table per backend, "
+                          "e.g. [limits.backend.torch] with cell_timeout = 600.")
+    unknown_backends = sorted(set(per_backend) - set(BACKENDS))
+    if unknown_backends:
+        raise CourseError(f"{config_path}: unknown backend(s) {', '.join(unknown_backends)} in "
+                          f"[limits.backend]; the Keras backends are {', '.join(BACKENDS)}.")
+    for backend, limits in per_backend.items():
+        _check_limit_names(limits, f"{config_path}: [limits.backend.{backend}]")
+    declared.update(per_backend.get(grading_backend(), {}))
     overrides = {k: v for k, v in limit_overrides.items() if v is not None}
     try:
         limits = Limits(**{**declared, **overrides})

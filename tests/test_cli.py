@@ -33,6 +33,28 @@ def test_limits_are_declared_per_assignment_and_overridable():
     assert overridden.limits.evaluation_timeout == declared.limits.evaluation_timeout
 
 
+def test_an_assignment_can_allow_one_backend_more_time(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    under_torch = course.load_assignment("mnist_mlp")
+    assert (under_torch.limits.cell_timeout, under_torch.limits.notebook_timeout) == (900, 1200)
+    assert course.load_assignment("mnist_mlp", cell_timeout=400).limits.cell_timeout == 400
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert course.load_assignment("mnist_mlp").limits.cell_timeout == 300
+
+
+@pytest.mark.parametrize("limits, message", [
+    ("[limits.backend.theano]\ncell_timeout = 9", r"unknown backend\(s\) theano in \[limits.backend\]"),
+    ("[limits.backend.torch]\ncell_time = 9", r"\[limits.backend.torch\]: unknown limit\(s\) cell_time"),
+    ("[limits]\nbackend = 3", r"\[limits.backend\] must hold one table per backend"),
+])
+def test_a_backend_limit_that_cannot_apply_is_refused_naming_the_table(tmp_path, monkeypatch, limits, message):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "assignment.toml").write_text(limits + "\n")
+    monkeypatch.setattr(course, "SUITES_DIR", tmp_path)
+    with pytest.raises(course.CourseError, match=message):
+        course.load_assignment("x")
+
+
 def test_a_kernel_that_cannot_start_exits_2_with_a_message(tmp_path, monkeypatch, capsys):
     # A real but broken kernelspec named python3, found first on JUPYTER_PATH.
     spec = tmp_path / "jupyter" / "kernels" / "python3"

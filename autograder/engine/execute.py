@@ -31,7 +31,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from traitlets import List, Unicode
 
-from autograder.course import PACKAGE_DIR, SUITES_DIR, Limits
+from autograder.course import PACKAGE_DIR, SUITES_DIR, Limits, grading_backend
 from autograder.datasets._files import DATA_DIR_ENV, MANIFEST_NAME, OFFLINE_ENV, kit_data_dir
 from autograder.engine import gpu, sandbox, untrusted
 from autograder.engine.prepare import grade_id
@@ -427,7 +427,7 @@ def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
     device = {"allotted": allotted,
               "env": gpu.kernel_env(gpu=allotted, memory_fraction=gpu_memory_fraction)}
     setup = gpu.kernel_setup_code(gpu=allotted, memory_fraction=gpu_memory_fraction,
-                                  backend=os.environ.get("KERAS_BACKEND", "tensorflow"))
+                                  backend=grading_backend())
     if setup:  # run by IPython at the kernel's start, before any student cell
         startup = workdir / ".config" / "ipython" / "profile_default" / "startup"
         startup.mkdir(parents=True)

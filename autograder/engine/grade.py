@@ -14,7 +14,7 @@ from pathlib import Path
 
 from autograder.artifacts import KINDS, RUNTIME_LOG, KernelRuntime, UnusableFile, read_history, read_runtime
 from autograder.atomic import write_atomic
-from autograder.course import PACKAGE_DIR, SUITES_DIR, Assignment
+from autograder.course import PACKAGE_DIR, SUITES_DIR, Assignment, grading_backend
 from autograder.datasets import DatasetError, served
 from autograder.engine import evaluate, execute, export, gpu, prepare, sandbox, untrusted
 from autograder.errors import StopGrading
@@ -191,7 +191,7 @@ def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path 
     submission = Path(submission)
     result = GradingResult(assignment.name, str(submission),
                            sandbox=sandbox_description(mode, sandbox_mode),
-                           backend=os.environ.get("KERAS_BACKEND", "tensorflow"),
+                           backend=grading_backend(),
                            device=_allotment(allotted, gpu_memory_fraction))
     if warning:
         result.staff_notes.append(warning)
