@@ -64,13 +64,17 @@ def load_suite():
     return module
 
 
+RECIPE = {"l2": 1e-4, "dropout": 0.3}
+"""The regularised network's L2 factor and Dropout rate (--l2, --dropout)."""
+
+
 def network(regularised: bool):
-    penalty = keras.regularizers.L2(1e-4) if regularised else None
+    penalty = keras.regularizers.L2(RECIPE["l2"]) if regularised else None
     layers = [keras.Input(shape=(28, 28)), keras.layers.Flatten()]
     for units in (512, 512):
         layers.append(keras.layers.Dense(units, activation="relu", kernel_regularizer=penalty))
         if regularised:
-            layers.append(keras.layers.Dropout(0.3))
+            layers.append(keras.layers.Dropout(RECIPE["dropout"]))
     layers.append(keras.layers.Dense(10, activation="softmax", kernel_regularizer=penalty))
     model = keras.Sequential(layers)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001),
@@ -81,7 +85,7 @@ def network(regularised: bool):
 def train_plain(x, y, validation=None):
     model = network(False)
     how = {"validation_data": validation} if validation else {"validation_split": 0.2}
-    history = model.fit(x, y, epochs=12, batch_size=128, verbose=0, **how)
+    history = model.fit(x, y, epochs=20, batch_size=128, verbose=0, **how)
     return model, history.history
 
 
@@ -118,7 +122,11 @@ def main():
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first", type=int, default=0, help="first seed")
     parser.add_argument("--variants", type=int, default=0, help="also train the variants for this many seeds")
+    parser.add_argument("--l2", type=float, default=RECIPE["l2"], help="L2 factor of the regularised model")
+    parser.add_argument("--dropout", type=float, default=RECIPE["dropout"], help="its Dropout rate")
     args = parser.parse_args()
+    RECIPE.update(l2=args.l2, dropout=args.dropout)
+    print(f"recipe: L2 {args.l2}, Dropout {args.dropout}")
     suite = load_suite()
     (x_all, y_all), (x_test, y_test) = fashion_mnist.load_data()
     print(f"thresholds: accuracy >= {suite.TARGET_ACCURACY} (half {suite.PARTIAL_ACCURACY}), "

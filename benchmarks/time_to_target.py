@@ -21,7 +21,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from autograder.course import known_assignments, load_assignment  # noqa: E402
-from autograder.datasets import boston_housing, cifar10, grading, mnist  # noqa: E402
+from autograder.datasets import boston_housing, cifar10, fashion_mnist, grading, mnist  # noqa: E402
 from autograder.engine import gpu  # noqa: E402
 from autograder.engine.grade import grade_submission  # noqa: E402
 
@@ -67,6 +67,12 @@ def toy_functions(artifacts):
     return "fresh accuracy >= 0.85", float(np.mean((model.predict(x, verbose=0)[:, 0] >= 0.5) == (y >= 0)))
 
 
+def fashion_mnist_regularisation(artifacts):
+    _, (x_test, y_test) = fashion_mnist.load_data()
+    model = keras.saving.load_model(artifacts / "regularised_model.keras", safe_mode=True)
+    return "test accuracy >= 0.83", _accuracy(model, x_test / 255.0, y_test)
+
+
 MEASURES = {
     "linear_grading": linear_grading,
     "boston_housing": boston,
@@ -75,6 +81,7 @@ MEASURES = {
     "cifar10_cnn": cifar,
     "cifar10_challenge": cifar,  # the top band, 0.70, gives full marks
     "toy_functions": toy_functions,
+    "fashion_mnist_regularisation": fashion_mnist_regularisation,
 }
 
 

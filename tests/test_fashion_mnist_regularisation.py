@@ -1,0 +1,149 @@
+"""fashion_mnist_regularisation graded end to end: wrong answers, through the
+real engine and a real kernel. The reference and the blank release are graded
+in tests/test_every_assignment.py, as for every assignment (shared here
+through the session fixtures).
+
+Three submissions are graded, each wrong in several ways at once so that one
+grading shows several messages, and each training for few epochs where it
+can: a 2-core CI machine grades all three in about a minute and a half.
+Every score asserted here is far from a threshold whatever the seed and
+whatever private slice the course's seed holds back (docs/thresholds.md):
+structural faults are exact, a history validated on the test set matches it
+to float precision, and the models that miss a target miss it widely."""
+
+import pytest
+
+from autograder.results import Status
+from conftest import assert_only_these_fail, by_name, needs_data_of, planned_points
+
+A = "fashion_mnist_regularisation"
+pytestmark = [pytest.mark.slow, needs_data_of(A)]
+
+SCALED = """
+x_train_scaled = x_train.astype("float32") / 255
+x_test_scaled = x_test.astype("float32") / 255
+x_part, y_part = x_train_scaled[:N_USED], y_train[:N_USED]
+"""
+UNSCALED = """
+x_train_scaled = x_train.astype("float32")
+x_test_scaled = x_test.astype("float32")
+x_part, y_part = x_train_scaled[:N_USED], y_train[:N_USED]
+"""
+
+
+def network(name, *, l2=None, dropout=None, seed=0):
+    """Source of the lecture's network as ``name``, with an L2 factor on each
+    Dense kernel and a Dropout rate after each hidden layer when given."""
+    penalty = f", kernel_regularizer=keras.regularizers.L2({l2})" if l2 else ""
+    drop = f"\n    keras.layers.Dropout({dropout})," if dropout else ""
+    return (
+        f"keras.utils.set_random_seed({seed})\n"
+        f"{name} = keras.Sequential([\n"
+        "    keras.Input(shape=(28, 28)),\n"
+        "    keras.layers.Flatten(),\n"
+        f"    keras.layers.Dense(512, activation='relu'{penalty}),{drop}\n"
+        f"    keras.layers.Dense(512, activation='relu'{penalty}),{drop}\n"
+        f"    keras.layers.Dense(10, activation='softmax'{penalty}),\n"
+        "])"
+    )
+
+
+def training(name, *, epochs, validation="validation_split=0.2", stop=None):
+    """Source that compiles ``name``_model as the notebook asks and keeps its
+    history in ``name``_history; ``stop`` is an EarlyStopping's arguments."""
+    callbacks = f", callbacks=[keras.callbacks.EarlyStopping({stop})]" if stop else ""
+    return (
+        f"{name}_model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001),\n"
+        "    loss='sparse_categorical_crossentropy', metrics=['accuracy'])\n"
+        f"{name}_history = {name}_model.fit(x_part, y_part, {validation}, epochs={epochs}, "
+        f"batch_size=128, verbose=0{callbacks})"
+    )
+
+
+TEST_AS_VALIDATION = "validation_data=(x_test_scaled, y_test)"
+REFERENCE_STOP = "monitor='val_loss', patience=4, restore_best_weights=True"
+
+
+@pytest.fixture(scope="module")
+def lecture_code(graded):
+    """The lecture's own recipe: both models validated on the test set
+    (validation_data=(x_test, y_test)), otherwise the reference."""
+    return graded(A, "lecture_code", {
+        "prepare": SCALED,
+        "build_plain": network("plain_model"),
+        "train_plain": training("plain", epochs=20, validation=TEST_AS_VALIDATION),
+        "build_regularised": network("regularised_model", l2="1e-4", dropout=0.3),
+        "train_regularised": training("regularised", epochs=50, validation=TEST_AS_VALIDATION,
+                                      stop=REFERENCE_STOP),
+    })
+
+
+@pytest.fixture(scope="module")
+def briefly_trained(graded):
+    """plain_model with Dropout layers, trained one epoch (too few to
+    overfit); regularised_model with Dropout but no L2 penalty, trained one
+    epoch of plain SGD (far from the accuracy target, and no early stopping)."""
+    return graded(A, "briefly_trained", {
+        "prepare": SCALED,
+        "build_plain": network("plain_model", dropout=0.2),
+        "train_plain": training("plain", epochs=1),
+        "build_regularised": network("regularised_model", dropout=0.3),
+        "train_regularised": training("regularised", epochs=1).replace(
+            "keras.optimizers.Adam(learning_rate=0.001)", "keras.optimizers.SGD(learning_rate=0.01)"),
+    })
+
+
+@pytest.fixture(scope="module")
+def raw_pixels_without_restoring(graded):
+    """Unscaled pixels (0-255); plain_model trained 2 epochs; regularised_model
+    as asked but stopped early (patience 1) without restore_best_weights, so
+    it keeps the weights of the epoch after its best. Right about 10% of the
+    time on x / 255, about 68% on raw pixels."""
+    return graded(A, "raw_pixels_without_restoring", {
+        "prepare": UNSCALED,
+        "build_plain": network("plain_model"),
+        "train_plain": training("plain", epochs=2),
+        "build_regularised": network("regularised_model", l2="1e-4", dropout=0.3),
+        "train_regularised": training("regularised", epochs=50, stop="monitor='val_loss', patience=1"),
+    })
+
+
+def test_lecture_code_loses_only_the_validation_points(lecture_code):
+    checks = assert_only_these_fail(lecture_code, A, {
+        "test_validation_is_not_the_test_set": [
+            "`plain_history` and `regularised_history` were validated on the test set",
+            "validation_data=(x_test, y_test)", "validation_split=0.2",
+        ],
+    })
+    assert lecture_code.score == sum(planned_points(A).values()) - 2
+    assert checks["test_validation_is_not_the_test_set"].score == 0
+    # Early stopping chose its epoch by the test loss, but did restore it.
+    assert checks["test_early_stopping_restored_the_best_weights"].status is Status.PASS
+
+
+def test_briefly_trained_networks_without_the_asked_regularisation(briefly_trained):
+    checks = assert_only_these_fail(briefly_trained, A, {
+        "test_plain_model_is_the_decks_network": ["without regularisation", "2 Dropout layer(s)"],
+        "test_regularised_model_has_l2_and_dropout": [
+            "have no L2 penalty", "kernel_regularizer=keras.regularizers.L2(1e-4)"],
+        "test_early_stopping_restored_the_best_weights": [
+            "still at its lowest in the last epoch, epoch 1", "early stopping never had to act"],
+        "test_test_accuracy": ["the target is 83%", "too strong for the model to learn"],
+        "test_regularisation_narrows_the_gap": ["`plain_model` barely overfits", "20 epochs"],
+    })
+    assert briefly_trained.score == 2  # the histories were validated on the training images
+    assert all(checks[name].score == 0 for name in checks if name != "test_validation_is_not_the_test_set")
+
+
+def test_raw_pixels_and_no_restored_weights(raw_pixels_without_restoring):
+    checks = assert_only_these_fail(raw_pixels_without_restoring, A, {
+        "test_early_stopping_restored_the_best_weights": [
+            "restore_best_weights=True", "but the validation loss was lowest at epoch"],
+        "test_test_accuracy": ["With the pixels as raw pixels (0 to 255) it does much better",
+                               "feeds x / 255"],
+    })
+    assert raw_pixels_without_restoring.score == 7
+    # Judged in the scale they were trained on, both histories are the models' own, validated
+    # as asked, and the regularised gap is clearly the smaller (0.22 against 0.53 when measured).
+    assert checks["test_validation_is_not_the_test_set"].status is Status.PASS
+    assert checks["test_regularisation_narrows_the_gap"].status is Status.PASS
