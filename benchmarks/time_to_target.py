@@ -70,7 +70,7 @@ def toy_functions(artifacts):
 def fashion_mnist_regularisation(artifacts):
     _, (x_test, y_test) = fashion_mnist.load_data()
     model = keras.saving.load_model(artifacts / "regularised_model.keras", safe_mode=True)
-    return "test accuracy >= 0.83", _accuracy(model, x_test / 255.0, y_test)
+    return "test accuracy >= 0.82", _accuracy(model, x_test / 255.0, y_test)
 
 
 MEASURES = {

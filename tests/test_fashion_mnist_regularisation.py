@@ -4,17 +4,20 @@ in tests/test_every_assignment.py, as for every assignment (shared here
 through the session fixtures).
 
 Three submissions are graded, each wrong in several ways at once so that one
-grading shows several messages, and each training for few epochs where it
-can: a 2-core CI machine grades all three in about a minute and a half.
-Every score asserted here is far from a threshold whatever the seed and
-whatever private slice the course's seed holds back (docs/thresholds.md):
-structural faults are exact, a history validated on the test set matches it
-to float precision, and the models that miss a target miss it widely."""
+grading shows several messages, and each training for a few epochs at most
+(67 s for the three on the 2 development cores while other work ran).
+The scores asserted here do not depend on the seed or on the private slice
+the course's seed holds back (docs/thresholds.md): structural faults are
+exact, a history validated on the test set matches it to float precision,
+one epoch of SGD lands near 62% test accuracy (the target is 82%), and a
+plain network trained one or two epochs has a gap near 0.06 (at least 0.15
+is asked). One outcome was measured on a single grading only: the raw-pixel
+submission passes the gap check with a ratio of 0.41 (at most 0.70)."""
 
 import pytest
 
 from autograder.results import Status
-from conftest import assert_only_these_fail, by_name, needs_data_of, planned_points
+from conftest import assert_only_these_fail, failing, needs_data_of
 
 A = "fashion_mnist_regularisation"
 pytestmark = [pytest.mark.slow, needs_data_of(A)]
@@ -61,20 +64,21 @@ def training(name, *, epochs, validation="validation_split=0.2", stop=None):
 
 
 TEST_AS_VALIDATION = "validation_data=(x_test_scaled, y_test)"
-REFERENCE_STOP = "monitor='val_loss', patience=4, restore_best_weights=True"
 
 
 @pytest.fixture(scope="module")
 def lecture_code(graded):
-    """The lecture's own recipe: both models validated on the test set
-    (validation_data=(x_test, y_test)), otherwise the reference."""
+    """The lecture's habit of validating on the test set
+    (validation_data=(x_test, y_test)), for both models, with the asked
+    networks but trained briefly: the plain one 2 epochs, the regularised
+    one a single epoch of plain SGD."""
     return graded(A, "lecture_code", {
         "prepare": SCALED,
         "build_plain": network("plain_model"),
-        "train_plain": training("plain", epochs=20, validation=TEST_AS_VALIDATION),
+        "train_plain": training("plain", epochs=2, validation=TEST_AS_VALIDATION),
         "build_regularised": network("regularised_model", l2="1e-4", dropout=0.3),
-        "train_regularised": training("regularised", epochs=50, validation=TEST_AS_VALIDATION,
-                                      stop=REFERENCE_STOP),
+        "train_regularised": training("regularised", epochs=1, validation=TEST_AS_VALIDATION).replace(
+            "keras.optimizers.Adam(learning_rate=0.001)", "keras.optimizers.SGD(learning_rate=0.01)"),
     })
 
 
@@ -108,17 +112,19 @@ def raw_pixels_without_restoring(graded):
     })
 
 
-def test_lecture_code_loses_only_the_validation_points(lecture_code):
+def test_validated_on_the_test_set_as_the_lecture_does(lecture_code):
     checks = assert_only_these_fail(lecture_code, A, {
         "test_validation_is_not_the_test_set": [
             "`plain_history` and `regularised_history` were validated on the test set",
             "validation_data=(x_test, y_test)", "validation_split=0.2",
-        ],
+            "the test accuracy is no longer an honest measure"],
+        "test_early_stopping_restored_the_best_weights": ["early stopping never had to act"],
+        "test_test_accuracy": ["the target is 82%"],
+        "test_regularisation_narrows_the_gap": ["`plain_model` barely overfits"],
     })
-    assert lecture_code.score == sum(planned_points(A).values()) - 2
-    assert checks["test_validation_is_not_the_test_set"].score == 0
-    # Early stopping chose its epoch by the test loss, but did restore it.
-    assert checks["test_early_stopping_restored_the_best_weights"].status is Status.PASS
+    assert lecture_code.score == 3  # both networks are built as asked
+    assert all(checks[name].status is Status.FAIL and checks[name].score == 0
+               for name in failing(lecture_code))
 
 
 def test_briefly_trained_networks_without_the_asked_regularisation(briefly_trained):
@@ -128,7 +134,7 @@ def test_briefly_trained_networks_without_the_asked_regularisation(briefly_train
             "have no L2 penalty", "kernel_regularizer=keras.regularizers.L2(1e-4)"],
         "test_early_stopping_restored_the_best_weights": [
             "still at its lowest in the last epoch, epoch 1", "early stopping never had to act"],
-        "test_test_accuracy": ["the target is 83%", "too strong for the model to learn"],
+        "test_test_accuracy": ["the target is 82%", "too strong for the model to learn"],
         "test_regularisation_narrows_the_gap": ["`plain_model` barely overfits", "20 epochs"],
     })
     assert briefly_trained.score == 2  # the histories were validated on the training images

@@ -20,10 +20,16 @@ the validation accuracy of exactly those weights. The suite computes the
 same two figures for the exported model, on the notebook's validation rows
 and on the test set, and looks for an epoch of the history that they match
 (:func:`where_validated`): the loss within a relative ``LOSS_RTOL`` and the
-accuracy within ``ACCURACY_TOL_IMAGES`` images. An honest match agrees to
-about 1e-6 (float32 against float64 on the same weights); two epochs of a
-history differ by far more than ``LOSS_RTOL``, so the match also names the
-epoch. When both sets match an epoch, the closer match wins.
+accuracy within ``ACCURACY_TOL_IMAGES`` images. The loss is computed as
+every backend computes it: from clipped probabilities (JAX, PyTorch) and
+from the exact log-softmax of the last layer's scores (TensorFlow, which
+differs when an overfitted model gives the true class less than 1e-7). On
+the CPU an honest match agreed within 4e-7 over ten seeds (float32 against
+float64 on the same weights), while the nearest other epoch lay at least
+2.7e-4 away, so the match also names the epoch. When both sets match an
+epoch, the closer match wins. A kernel that trained on a GPU with
+TensorFloat-32 matrix products may agree less closely; that was not
+measured.
 
 - Validated on the test set (the lecture's ``validation_data=(x_test,
   y_test)``): the model's test figures are one epoch's validation figures,
@@ -49,7 +55,10 @@ Both gaps are cross-entropies recomputed from the models' predictions
 regularised model's gap must be at most ``GAP_RATIO`` times the plain one's.
 
 Thresholds come from the reference recipe over ten seeds
-(benchmarks/fashion_mnist_regularisation_thresholds.py, docs/thresholds.md).
+(benchmarks/fashion_mnist_regularisation_thresholds.py, docs/thresholds.md):
+test accuracy 0.8415-0.8553 (target 0.82), gap ratio 0.32-0.51 (at most
+0.70) with plain gaps 0.35-0.49 (at least 0.15; one or two epochs give
+0.06-0.07), history / recomputed training loss 0.65-1.21 (band 0.4-2.5).
 """
 
 from __future__ import annotations
@@ -81,17 +90,17 @@ N_VAL = N_USED - N_FIT
 N_TEST = 10_000
 PLAIN_EPOCHS = 20       # what the notebook asks for plain_model
 HIDDEN_UNITS = [512, 512]  # the lecture's network
-TARGET_ACCURACY = 0.83    # full points, regularised_model on the test set
-PARTIAL_ACCURACY = 0.78   # half the points
+TARGET_ACCURACY = 0.82    # full points, regularised_model on the test set
+PARTIAL_ACCURACY = 0.75   # half the points
 CHANCE_LEVEL = 0.3        # below this the model has learned next to nothing
 SCALING_MARGIN = 0.10     # another pixel scale beats x / 255 by this much: trained on it
 LOSS_RTOL = 1e-4          # a history's loss and the model's recomputed loss agree within this
 ACCURACY_TOL_IMAGES = 2.5  # ... and their accuracies within this many images
 GAP_RATIO = 0.7           # regularised gap <= this times the plain gap
-MIN_PLAIN_GAP = 0.10      # the plain network must overfit at least this much to compare
+MIN_PLAIN_GAP = 0.15      # the plain network must overfit at least this much to compare
 # history's training loss / the model's recomputed training loss (plus its L2
 # penalty), at the epoch the model holds: the band the reference falls in.
-HISTORY_LOSS_BAND = (0.5, 2.5)
+HISTORY_LOSS_BAND = (0.4, 2.5)
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 SCALINGS = {
