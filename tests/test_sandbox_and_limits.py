@@ -17,10 +17,11 @@ import pytest
 from autograder.course import default_course_dir, load_assignment
 from autograder.engine import sandbox
 from autograder.engine.evaluate import run_suite
+from autograder.engine import execute
 from autograder.engine.execute import kernel_env
 from autograder.engine.grade import grade_submission
 from autograder.results import Status
-from conftest import LINEAR_SUMMARY, REPO, by_name, make_submission
+from conftest import LINEAR_MODEL, LINEAR_SUMMARY, REPO, by_name, make_submission
 
 A = "linear_grading"
 needs_bwrap = pytest.mark.skipif(
@@ -293,3 +294,24 @@ def test_the_kernel_reads_its_data_through_a_linked_folder_and_sees_nothing_else
     executed = (workdir / "executed.ipynb").read_text()
     assert "view: ['grading.npz']" in executed and "real: False" in executed
     assert by_name(result)["test_data_summary"].status is Status.PASS
+
+
+@pytest.mark.slow
+def test_the_time_budget_stops_the_notebook_and_the_export_gets_only_a_short_allowance(tmp_path, monkeypatch):
+    """A notebook that spends its whole budget is cut off there; the export
+    after it then gets EXPORT_ALLOWANCE seconds, not a cell's whole limit, so
+    a replaced keras.Model.save cannot train on unmeasured."""
+    monkeypatch.setattr(execute, "EXPORT_ALLOWANCE", 3)
+    slow_save = (LINEAR_MODEL + "\nimport time\n_save = keras.Model.save\n"
+                 "keras.Model.save = lambda self, *a, **k: (time.sleep(60), _save(self, *a, **k))")
+    notebook = make_submission(tmp_path / f"{A}.ipynb", A, {
+        "summary": LINEAR_SUMMARY, "build_model": slow_save,
+        "train": "import time\ntime.sleep(120)", "accuracy": "time.sleep(120)"})
+    result = grade_submission(notebook, load_assignment(A, notebook_timeout=30))
+    notes = " ".join(result.notes)
+    assert "cell 'train' ran longer than" in notes and "was interrupted" in notes, notes
+    assert "The notebook ran longer than its time budget of 30 s" in notes, notes
+    assert "Saving your variables for grading ran past its 3 s" in notes, notes
+    # The model was saved first and stalled there: nothing after it was saved either.
+    assert result.score == 0
+    assert by_name(result)["test_data_summary"].status is Status.NOT_ATTEMPTED

@@ -50,6 +50,11 @@ passes: tokens and credentials in the grader's environment stay out of reach
 of the student's code (and of its outputs, which become feedback)."""
 MAX_RESTARTS = 2
 """Fresh kernels started after the kernel died, each without the cell that killed it."""
+EXPORT_ALLOWANCE = 60
+"""Seconds the grader's export always gets after the notebook, even when the
+notebook used its whole time budget. Beyond that the export counts against
+the budget: saving takes seconds, and a notebook that replaced a function
+saving calls (keras.Model.save, say) must not train on unmeasured."""
 GIB = 1024**3
 
 
@@ -593,9 +598,19 @@ def _run_cells(client, notebook, student_cells: int, limits: Limits, skipped: se
         if len(notebook.cells) > student_cells:
             _add_time(execution, "execute", started)
             exporting, index, started = True, student_cells, time.perf_counter()
-            client.timeout = limits.cell_timeout
+            remaining = budget["deadline"] - time.monotonic()
+            client.timeout = max(1, int(min(limits.cell_timeout, max(remaining, EXPORT_ALLOWANCE))))
+            client.timed_out = False
             watchdog.deadline = time.monotonic() + client.timeout + Watchdog.GRACE
             client.execute_cell(notebook.cells[index], index)
+            if client.timed_out:
+                attempt.notes.append(
+                    f"Saving your variables for grading ran past its {client.timeout} s (what was "
+                    f"left of the notebook's time budget, or at least {EXPORT_ALLOWANCE} s) and was "
+                    "stopped, so what it had not saved by then could not be graded. Saving takes "
+                    "seconds: does your notebook replace a function that saving uses, such as "
+                    "keras.Model.save? Remove that code."
+                )
     except DeadKernelError:
         attempt.died_at = index
     finally:

@@ -6,7 +6,7 @@ One row per student whose suite measured the assignment's headline metric
 test accuracy, higher first, or test MAE, lower first), best first. Ties go
 to the model with fewer parameters (a ``parameters`` metric, where the suite
 records one), then to the shorter training (the grader's own measure of the
-notebook's execution). Rows equal on all three share a rank.
+notebook's execution and export). Rows equal on all three share a rank.
 
 A student appears under the alias they set in their notebook
 (``LEADERBOARD_ALIAS = "..."``, see :func:`autograder.engine.prepare.declared_alias`)
@@ -77,6 +77,8 @@ def rank(results: Sequence[GradingResult], *, key: bytes, show_ids: bool = False
             continue
         parameters = result.metrics.get("parameters")
         seconds = result.timings.get("execute")
+        if seconds is not None:  # with the export: a replaced save that trains on is counted too
+            seconds += result.timings.get("export", 0.0)
         student = result.student or Path(result.submission).stem
         name = student if show_ids else (result.alias or anonymous_name(student, key))
         tie = (-value if order == "desc" else value,
