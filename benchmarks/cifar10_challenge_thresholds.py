@@ -22,11 +22,8 @@ Keep the recipe here and the notebook's in step.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import time
-import tomllib
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -36,17 +33,9 @@ from keras import layers  # noqa: E402
 
 from autograder.checks import accuracy_gap_z  # noqa: E402
 from autograder.datasets import cifar10, served  # noqa: E402
+from suite_measures import load_suite, summary  # noqa: E402
 
-SUITE_DIR = Path(__file__).resolve().parents[1] / "autograder" / "suites" / "cifar10_challenge"
 EPOCHS, BATCH_SIZE, LEARNING_RATE, VALIDATION_SPLIT = 3, 128, 0.002, 0.05
-
-
-def load_suite():
-    spec = importlib.util.spec_from_file_location("cifar10_challenge_suite",
-                                                  SUITE_DIR / "test_cifar10_challenge.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def reference_model():
@@ -75,19 +64,14 @@ def accuracy(model, x, y):
     return float(np.mean(np.argmax(model.predict(x, batch_size=1024, verbose=0), axis=1) == y.ravel()))
 
 
-def summary(label, values):
-    values = np.asarray(values)
-    return f"{label}: min {values.min():.4f}  mean {values.mean():.4f}  max {values.max():.4f}"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--variants", action="store_true", help="also train the dense network")
     args = parser.parse_args()
-    suite = load_suite()
-    budget = tomllib.loads((SUITE_DIR / "assignment.toml").read_text())["challenge"]["parameter_budget"]
+    suite = load_suite("cifar10_challenge")
+    budget = suite.PARAMETER_BUDGET
     (x_full, y_full), (x_test, y_test) = cifar10.load_data()
     x_test = x_test.astype("float32") / 255
     print(f"floor {suite.FLOOR_ACCURACY}, bands {suite.BANDS}, budget {budget:,} parameters; "

@@ -38,11 +38,8 @@ hold Fashion-MNIST.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -51,17 +48,9 @@ import numpy as np  # noqa: E402
 
 from autograder.checks import accuracy_gap_z  # noqa: E402
 from autograder.datasets import fashion_mnist, served  # noqa: E402
+from suite_measures import load_suite, summary  # noqa: E402
 
 NAME = "fashion_mnist_regularisation"
-SUITE = Path(__file__).resolve().parents[1] / "autograder" / "suites" / NAME / f"test_{NAME}.py"
-
-
-def load_suite():
-    spec = importlib.util.spec_from_file_location(f"{NAME}_suite", SUITE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 RECIPE = {"l2": 1e-4, "dropout": 0.3}
@@ -112,11 +101,6 @@ def distances(suite, model, name, history, data):
             closest_test)
 
 
-def summary(label, values):
-    values = np.asarray(values, dtype="float64")
-    return f"{label}: min {np.nanmin(values):.4g}  mean {np.nanmean(values):.4g}  max {np.nanmax(values):.4g}"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
@@ -127,7 +111,7 @@ def main():
     args = parser.parse_args()
     RECIPE.update(l2=args.l2, dropout=args.dropout)
     print(f"recipe: L2 {args.l2}, Dropout {args.dropout}")
-    suite = load_suite()
+    suite = load_suite(NAME)
     (x_all, y_all), (x_test, y_test) = fashion_mnist.load_data()
     print(f"thresholds: accuracy >= {suite.TARGET_ACCURACY} (half {suite.PARTIAL_ACCURACY}), "
           f"gap ratio <= {suite.GAP_RATIO}, plain gap >= {suite.MIN_PLAIN_GAP}, "

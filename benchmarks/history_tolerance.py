@@ -22,25 +22,16 @@ Needs AUTOGRADER_DATA_DIR (or a downloaded MNIST).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
 from autograder.datasets import mnist  # noqa: E402
+from suite_measures import load_suite  # noqa: E402
 
-SUITE = Path(__file__).resolve().parent.parent / "autograder" / "suites" / "mnist_mlp" / "test_mnist_mlp.py"
-
-
-def load_suite():
-    spec = importlib.util.spec_from_file_location("test_mnist_mlp", SUITE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def train(seed: int, *, epochs: int, dropout: float, train_size: int):
@@ -76,7 +67,7 @@ def main(argv=None) -> int:
                         help="train on the first N images of x_fit (default all 55,000)")
     args = parser.parse_args(argv)
 
-    suite = load_suite()
+    suite = load_suite("mnist_mlp")
     images, labels, _ = suite.training_sample()
     low, high = suite.HISTORY_LOSS_BAND
     print(f"recipe: {args.epochs} epochs, dropout {args.dropout}, {args.train_size:,} training images; "

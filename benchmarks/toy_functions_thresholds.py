@@ -23,26 +23,17 @@ two in step.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from suite_measures import load_suite, summary  # noqa: E402
 
-SUITE = Path(__file__).resolve().parents[1] / "autograder" / "suites" / "toy_functions" / "test_toy_functions.py"
 DATA_SEED = 2026  # the notebook's
 N_SAMPLES, N_IN = 10_000, 10
-
-
-def load_suite():
-    spec = importlib.util.spec_from_file_location("toy_functions_suite", SUITE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def training_data():
@@ -97,17 +88,12 @@ def measure(regression_model, classifier_model, x, y):
     return mse, accuracy
 
 
-def summary(label, values):
-    values = np.asarray(values)
-    return f"{label}: min {values.min():.4f}  mean {values.mean():.4f}  max {values.max():.4f}"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--variants", action="store_true", help="also train the logits and deck variants")
     args = parser.parse_args()
-    suite = load_suite()
+    suite = load_suite("toy_functions")
     x_train, y_train = training_data()
     rows = []
     print(f"thresholds: MSE <= {suite.MAX_MSE} (half <= {suite.PARTIAL_MSE}), accuracy >= "
