@@ -101,8 +101,10 @@ class LimitedClient(NotebookClient):
         reply = await super()._async_handle_timeout(timeout, cell)
         # nbclient stops watching whether the kernel lives once a cell times out,
         # then waits a whole timeout again for the reply: watch again, so that a
-        # kernel killed for ignoring its interrupt is noticed at once.
-        self._alive_watch = asyncio.ensure_future(self._async_poll_kernel_alive())
+        # kernel killed for ignoring its interrupt is noticed at once. (A cell
+        # can time out twice, on its reply and on the interrupt's: one watch.)
+        if self._alive_watch is None:
+            self._alive_watch = asyncio.ensure_future(self._async_poll_kernel_alive())
         return reply
 
     async def async_execute_cell(self, *args, **kwargs):
@@ -114,6 +116,8 @@ class LimitedClient(NotebookClient):
                 self._alive_watch = None
 
     async def _async_check_alive(self):
+        if self.kc is None:  # a watch that outlived its cell: the client is closed
+            raise DeadKernelError("Kernel client closed")
         # The kernel's process first: the heartbeat takes seconds to miss a dead kernel.
         if self.km is not None and not await self.km.is_alive():
             raise DeadKernelError("Kernel died")
