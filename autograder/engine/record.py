@@ -65,7 +65,8 @@ def submission_timestamp(notebook: Path) -> str:
     path = Path(notebook).parent / TIMESTAMP_FILE
     if not path.is_file() or path.is_symlink():
         return ""
-    return path.read_text(errors="replace")[:200].strip()
+    with path.open("rb") as text:  # the student's side wrote it: read a date's worth
+        return text.read(200).decode(errors="replace").strip()
 
 
 @dataclass
