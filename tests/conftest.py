@@ -128,6 +128,17 @@ LINEAR_POINTS = {
 """linear_grading's checks and their points, in the suite's order."""
 LINEAR_SUMMARY = "x_mean = x.mean(axis=0)\nx_min = x.min(axis=0)\nx_max = x.max(axis=0)"
 LINEAR_MODEL = "model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])"
+# A dense network for CIFAR-10 (1,578,506 parameters, no convolution): the
+# cifar10_cnn and cifar10_challenge suites each have a rule it breaks.
+CIFAR10_DENSE_MODEL = """
+keras.utils.set_random_seed(1)
+model = keras.Sequential([
+    keras.Input(shape=(32, 32, 3)),
+    layers.Flatten(),
+    layers.Dense(512, activation="relu"),
+    layers.Dense(10, activation="softmax"),
+])
+"""
 # Least-squares weights with the bias shifted by +0.40: rounded accuracy 0.5765
 # and MSE 0.330 on grading.npz, whatever the seed: half the accuracy points.
 LINEAR_HAND_SET_WEIGHTS = (

@@ -22,7 +22,7 @@ from autograder.engine.prepare import declared_alias
 from autograder.records.gradescope import LEADERBOARD
 from autograder.records.gradescope import leaderboard as gradescope_entries
 from autograder.results import GradingResult
-from conftest import REPO, assert_only_these_fail, needs_data_of
+from conftest import CIFAR10_DENSE_MODEL, REPO, assert_only_these_fail, needs_data_of
 
 A = "cifar10_challenge"
 
@@ -55,15 +55,6 @@ model = keras.Sequential([keras.Input(shape=(32, 32, 3))]
         layers.BatchNormalization(), layers.Activation("relu"))]
     + [layers.Flatten(), layers.Dense({output})])
 """
-DENSE = """
-keras.utils.set_random_seed(1)
-model = keras.Sequential([
-    keras.Input(shape=(32, 32, 3)),
-    layers.Flatten(),
-    layers.Dense(512, activation="relu"),
-    layers.Dense(10, activation="softmax"),
-])
-"""
 TRAIN = """
 model.compile(optimizer="adam", loss={loss}, metrics=["accuracy"])
 history = model.fit(x_train[:2000], y_train[:2000], batch_size=128, epochs=1, verbose=0)
@@ -71,7 +62,7 @@ history = model.fit(x_train[:2000], y_train[:2000], batch_size=128, epochs=1, ve
 
 WRONG = {
     # 1,578,506 parameters: Flatten then Dense(512) pays for every pixel.
-    "over_budget": {"alias": 'LEADERBOARD_ALIAS = "Dense Dan"', "prepare": SCALED, "build_model": DENSE,
+    "over_budget": {"alias": 'LEADERBOARD_ALIAS = "Dense Dan"', "prepare": SCALED, "build_model": CIFAR10_DENSE_MODEL,
                     "train": TRAIN.format(loss='"sparse_categorical_crossentropy"')},
     # y_train has shape (N, 1): one output unit. Training then fails (labels up to 9 for one
     # output); the model is still graded. The alias is computed, so the grader cannot read it.

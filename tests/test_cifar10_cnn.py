@@ -9,7 +9,7 @@ the seed or on the machine."""
 
 import pytest
 
-from conftest import assert_only_these_fail, needs_data_of
+from conftest import CIFAR10_DENSE_MODEL, assert_only_these_fail, needs_data_of
 
 A = "cifar10_cnn"
 pytestmark = [pytest.mark.slow, needs_data_of(A)]
@@ -46,15 +46,6 @@ model = keras.Sequential([keras.Input(shape=(32, 32, 3))]
         layers.BatchNormalization(), layers.Activation("relu"))]
     + [layers.Flatten(), layers.Dropout(0.3), layers.Dense({units}, activation="softmax")])
 """
-DENSE_ONLY = """
-keras.utils.set_random_seed(1)
-model = keras.Sequential([
-    keras.Input(shape=(32, 32, 3)),
-    layers.Flatten(),
-    layers.Dense(512, activation="relu"),
-    layers.Dense(10, activation="softmax"),
-])
-"""
 TRAIN = """
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 history = model.fit(x_train[:2000], y_train[:2000], batch_size=128, epochs=1, verbose=0)
@@ -63,7 +54,7 @@ history = model.fit(x_train[:2000], y_train[:2000], batch_size=128, epochs=1, ve
 WRONG = {
     "backwards": {"split": BACKWARDS_SPLIT, "build_model": CNN.format(units=10), "train": TRAIN},
     "overlap": {"split": OVERLAPPING_SPLIT, "build_model": CNN.format(units=10), "train": TRAIN},
-    "dense_only": {"split": RANDOM_SPLIT, "build_model": DENSE_ONLY, "train": TRAIN},
+    "dense_only": {"split": RANDOM_SPLIT, "build_model": CIFAR10_DENSE_MODEL, "train": TRAIN},
     # y_train has shape (N, 1): its second axis is not the number of classes.
     # Training then fails (labels up to 9 for one output); the model is still graded.
     "one_output": {"split": RANDOM_SPLIT, "build_model": CNN.format(units="y_train.shape[1]"),
