@@ -82,8 +82,7 @@ def main():
     print(header, flush=True)
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        held = served.holdout_indices("cifar10", seed)
-        keep = np.setdiff1d(np.arange(len(x_full)), held)
+        held, keep = served.holdout_indices("cifar10", seed), served.served_rows("cifar10", seed)
         x, y = x_full[keep].astype("float32") / 255, y_full[keep]
         x_private = x_full[held].astype("float32") / 255
         keras.utils.set_random_seed(seed)

@@ -127,8 +127,7 @@ def main():
 
     honest = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        held = served.holdout_indices(dataset, seed)
-        keep = np.setdiff1d(np.arange(len(x_train)), held)
+        held, keep = served.holdout_indices(dataset, seed), served.served_rows(dataset, seed)
         private = (x_train[held], y_train[held])
         started = time.perf_counter()
         keras.utils.set_random_seed(seed)
@@ -142,8 +141,7 @@ def main():
     cheats = []
     if not args.no_cheaters:
         seed = args.first_seed
-        held = served.holdout_indices(dataset, seed)
-        keep = np.setdiff1d(np.arange(len(x_train)), held)
+        held, keep = served.holdout_indices(dataset, seed), served.served_rows(dataset, seed)
         private = (x_train[held], y_train[held])
         x_test, y_test = test
         for name, x, y in [

@@ -149,6 +149,14 @@ def holdout_indices(dataset: str, seed: int) -> np.ndarray:
     return np.sort(np.argsort(ranks, kind="stable")[:HELD_OUT[dataset]])
 
 
+def served_rows(dataset: str, seed: int | None) -> np.ndarray:
+    """Indices into the canonical training set of the rows the kernel is
+    served, in their order: all of them without a seed, else all but the
+    private slice of that seed."""
+    rows = np.arange(TRAIN_ROWS[dataset])
+    return rows if seed is None else np.setdiff1d(rows, holdout_indices(dataset, seed))
+
+
 def served_train_rows(dataset: str, seed: int | None) -> int:
     """How many training rows the kernel is served: all of them without a
     seed or for a dataset nothing is held out of."""
@@ -209,7 +217,7 @@ def _write_reduced(dataset: str, seed: int, directory: Path) -> dict[str, int]:
     """Write the files the view serves instead of the canonical ones into
     ``directory``; return their row counts (file name -> rows)."""
     (x_train, y_train), (x_test, y_test) = _full_training_data(dataset)
-    keep = np.setdiff1d(np.arange(len(x_train)), holdout_indices(dataset, seed))
+    keep = served_rows(dataset, seed)
     x_kept, y_kept = x_train[keep], y_train[keep]
     if dataset == "cifar10":
         # Served as the npz pair whatever the grader holds: the pair is what

@@ -120,11 +120,7 @@ def notebook_rows() -> tuple[np.ndarray, np.ndarray]:
     fits on and validates on: the first N_USED rows it was served (all but
     the private slice when the grader held one back), split as
     ``validation_split`` splits them."""
-    rows = np.arange(served.TRAIN_ROWS["fashion_mnist"])
-    seed = served.holdout_seed_from_env()
-    if seed is not None:
-        rows = np.setdiff1d(rows, served.holdout_indices("fashion_mnist", seed))
-    used = rows[:N_USED]
+    used = served.served_rows("fashion_mnist", served.holdout_seed_from_env())[:N_USED]
     return used[:N_FIT], used[N_FIT:]
 
 

@@ -146,11 +146,7 @@ def training_sample():
     the grader held one back) without the last 5,000. Returned as (scaled to
     [0, 1], integer labels, raw pixels)."""
     (x_train, y_train), _ = mnist.load_data()
-    served_rows = np.arange(len(x_train))
-    seed = served.holdout_seed_from_env()
-    if seed is not None:
-        served_rows = np.setdiff1d(served_rows, served.holdout_indices("mnist", seed))
-    fit_rows = served_rows[:-N_VAL]
+    fit_rows = served.served_rows("mnist", served.holdout_seed_from_env())[:-N_VAL]
     rows = np.sort(np.random.default_rng(0).choice(fit_rows, LOSS_SAMPLE, replace=False))
     raw = x_train[rows].astype("float32")
     return raw / 255, y_train[rows].astype("int64"), raw
