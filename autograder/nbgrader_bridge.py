@@ -20,6 +20,7 @@ interfere with it; ``autograder grade`` is the path to trust (docs/security.md).
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import shutil
 import tempfile
@@ -37,8 +38,6 @@ from autograder.results import Status
 SUITE_ENV = {HOLDOUT_SEED_ENV: ""}
 """The kernel here loaded every training image: nothing was held out."""
 _reports: dict[str, dict] = {}
-_kit: dict[str, object] = {}
-"""``dir`` and ``digest`` of the kit's copy this kernel's warm evaluator imports from."""
 
 
 class CheckNotPassed(Exception):
@@ -62,12 +61,12 @@ def _digest(directory: Path) -> str:
     return digest.hexdigest()
 
 
-def _warm_evaluator():
-    if not _kit:
-        private = Path(tempfile.mkdtemp(prefix="autograder-nbgrader-kit-"))
-        atexit.register(shutil.rmtree, private, ignore_errors=True)
-        _kit.update(dir=private / "kit", digest=copy_kit(private / "kit"))
-    return start_warm(_kit["dir"], _kit["digest"], SUITE_ENV)
+@functools.cache
+def _kit_copy() -> tuple[Path, str]:
+    """The copy of the kit this kernel's warm evaluator imports from, and its digest."""
+    private = Path(tempfile.mkdtemp(prefix="autograder-nbgrader-kit-"))
+    atexit.register(shutil.rmtree, private, ignore_errors=True)
+    return private / "kit", copy_kit(private / "kit")
 
 
 def check(assignment_name: str, check_name: str, namespace: dict) -> float:
@@ -89,7 +88,7 @@ def check(assignment_name: str, check_name: str, namespace: dict) -> float:
         if key not in _reports:
             results = run_suite(
                 assignment.suite_dir, artifacts_dir, workdir / "report.json",
-                timeout=assignment.limits.evaluation_timeout, env=SUITE_ENV, warm=_warm_evaluator(),
+                timeout=assignment.limits.evaluation_timeout, env=SUITE_ENV, warm=start_warm(*_kit_copy(), SUITE_ENV),
             )
             _reports[key] = {r.name: r for r in results}
     finally:
