@@ -35,15 +35,17 @@ def partial_credit(fraction: float, message: str):
     raise PartialCredit(fraction, message)
 
 
-def weighted_layers(model):
-    """The layers of ``model`` that own weights, in order (nested models flattened)."""
+def flat_layers(model) -> list:
+    """Every layer of ``model`` in order, nested models opened up."""
     found = []
     for layer in model.layers:
-        if hasattr(layer, "layers"):
-            found.extend(weighted_layers(layer))
-        elif layer.weights:
-            found.append(layer)
+        found.extend(flat_layers(layer) if hasattr(layer, "layers") else [layer])
     return found
+
+
+def weighted_layers(model):
+    """The layers of ``model`` that own weights, in order (nested models flattened)."""
+    return [layer for layer in flat_layers(model) if layer.weights]
 
 
 def layer_activation(layer) -> str | None:
@@ -56,13 +58,7 @@ def layer_activation(layer) -> str | None:
 
 def count_layers(model, class_name: str) -> int:
     """How many layers of a Keras class (by name, e.g. ``"Conv2D"``) the model has."""
-    total = 0
-    for layer in model.layers:
-        if hasattr(layer, "layers"):
-            total += count_layers(layer, class_name)
-        elif type(layer).__name__ == class_name:
-            total += 1
-    return total
+    return sum(type(layer).__name__ == class_name for layer in flat_layers(model))
 
 
 def declared_input_shape(model) -> tuple | None:

@@ -19,6 +19,7 @@ from autograder.checks import (
     check_input_shape,
     check_parameter_count,
     check_single_linear_unit,
+    flat_layers,
     grade_by_threshold,
     layer_activation,
     model_fixture,
@@ -273,16 +274,7 @@ def test_linear_model_test_mae(linear_model, linear_out, data, artifacts, feedba
 @pytest.mark.points(1)
 def test_mlp_has_a_nonlinear_hidden_layer(mlp_model):
     """mlp_model has a hidden layer with a non-linear activation and one output unit."""
-    layers = []
-
-    def collect(model):
-        for layer in model.layers:
-            if hasattr(layer, "layers"):
-                collect(layer)
-            else:
-                layers.append(layer)
-
-    collect(mlp_model)
+    layers = flat_layers(mlp_model)
     dense = [layer for layer in layers if type(layer).__name__ == "Dense"]
     assert len(dense) >= 2, (
         f"`mlp_model` has {len(dense)} Dense layer(s); an MLP needs at least one hidden Dense "

@@ -74,6 +74,7 @@ from autograder.checks import (
     check_softmax_over,
     check_test_set_unseen,
     declared_input_shape,
+    flat_layers,
     grade_by_threshold,
     layer_activation,
     mean_crossentropy,
@@ -315,13 +316,7 @@ def dense_layers(model):
 
 
 def dropout_layers(model):
-    found = []
-    for layer in model.layers:
-        if hasattr(layer, "layers"):
-            found.extend(dropout_layers(layer))
-        elif type(layer).__name__.endswith("Dropout"):
-            found.append(layer)
-    return found
+    return [layer for layer in flat_layers(model) if type(layer).__name__.endswith("Dropout")]
 
 
 def l2_weight(regularizer) -> float:

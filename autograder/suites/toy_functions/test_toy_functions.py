@@ -23,7 +23,9 @@ import pytest
 from autograder.checks import (
     check_input_shape,
     check_parameter_budget,
+    flat_layers,
     grade_by_threshold,
+    layer_activation,
     model_fixture,
     predict,
 )
@@ -99,26 +101,16 @@ def classifier_out(classifier_model, fresh):
 # ---------------------------------------------------------------- structure
 
 
-def flattened_layers(model):
-    """Every layer of ``model``, nested models opened up, in order."""
-    found = []
-    for layer in model.layers:
-        found.extend(flattened_layers(layer) if hasattr(layer, "layers") else [layer])
-    return found
-
-
 def output_activation(model):
     """The activation the model applies last: that of the last layer that has
     one (a Dense layer's, an Activation layer's, or a ReLU-like layer's);
     layers without one (Dropout, Flatten) are looked through. ``None`` when
     no layer has one."""
-    for layer in reversed(flattened_layers(model)):
+    for layer in reversed(flat_layers(model)):
         kind = type(layer).__name__
         if kind in NONLINEAR_LAYERS:
             return NONLINEAR_LAYERS[kind]
-        activation = layer.get_config().get("activation")
-        if isinstance(activation, dict):  # a serialized activation object
-            activation = activation.get("config", {}).get("name", activation.get("class_name"))
+        activation = layer_activation(layer)
         if activation is not None:
             return activation
     return None
