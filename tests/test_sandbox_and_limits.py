@@ -152,8 +152,8 @@ def test_a_kernel_started_by_root_runs_as_nobody_without_privileges(tmp_path):
 
 def _ordinary_user() -> int:
     """The uid of a system user created to grade as (root only)."""
-    if os.geteuid() != 0 or shutil.which("useradd") is None or shutil.which("setpriv") is None:
-        pytest.skip("creating a user to grade as needs root, useradd and setpriv")
+    if os.geteuid() != 0 or not all(map(shutil.which, ("useradd", "setpriv", "unshare"))):
+        pytest.skip("creating a user to grade as needs root, useradd, setpriv and unshare")
     user = "autograder-test"
     if subprocess.run(["id", "-u", user], capture_output=True).returncode != 0:
         subprocess.run(["useradd", "--system", "--no-create-home", user], check=True)
@@ -162,6 +162,34 @@ def _ordinary_user() -> int:
 
 def _as_user(uid: int, command: list[str]) -> list[str]:
     return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", *command]
+
+
+def _barrier(path: Path) -> Path | None:
+    """The outermost folder above ``path`` that other users cannot enter, if any."""
+    return next((folder for folder in reversed(path.parents)
+                 if not os.stat(folder).st_mode & 0o001), None)
+
+
+def _reachable_by_everyone(paths: list[Path], stage: Path) -> list[str]:
+    """A command prefix that runs its command in a private mount namespace in
+    which each of ``paths`` can be reached by any user: a folder that keeps
+    others out above one of them (``/root``, where CI's Python lives) is
+    covered by an empty tmpfs holding only ``paths``, bound back from copies
+    of their mounts made under ``stage`` first. The machine itself is not
+    changed, and nothing else below that folder can be seen."""
+    paths = sorted({path.resolve() for path in paths})
+    paths = [path for path in paths if not any(other in path.parents for other in paths)]
+    blocked = [path for path in paths if _barrier(path) is not None]
+    barriers = {_barrier(path) for path in blocked}
+    barriers = sorted(b for b in barriers if not any(other in b.parents for other in barriers))
+    lines = ["set -e"]
+    for number, path in enumerate(blocked):
+        lines.append(f"mkdir -p '{stage}/{number}' && mount --bind '{path}' '{stage}/{number}'")
+    lines += [f"mount -t tmpfs -o mode=0755 tmpfs '{barrier}'" for barrier in barriers]
+    for number, path in enumerate(blocked):
+        lines.append(f"mkdir -p '{path}' && mount --bind '{stage}/{number}' '{path}'")
+    lines.append('exec "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(lines), "sh"]
 
 
 @needs_bwrap
@@ -197,18 +225,22 @@ def test_an_ordinary_user_grades_the_reference_in_the_sandbox(tmp_path):
         home.mkdir()
         os.chown(home, uid, uid)
         solution = REPO / "solutions" / A / f"{A}.ipynb"
+        needed = [REPO, Path(sys.prefix), Path(sys.base_prefix),
+                  *(Path(folder) for folder in os.environ.get("AUTOGRADER_DATA_DIR", "").split(os.pathsep)
+                    if folder)]
+        reachable = _reachable_by_everyone(needed, place / "stage")
         # The grader starts Python again (the evaluator, the kernel): can this user?
         probe = (f"import subprocess, sys; open({str(solution)!r}); "
                  "subprocess.run([sys.executable, '-c', 'pass'], check=True)")
-        reach = subprocess.run(_as_user(uid, [sys.executable, "-c", probe]),
+        reach = subprocess.run([*reachable, *_as_user(uid, [sys.executable, "-c", probe])],
                                capture_output=True, text=True, cwd=home)
         if reach.returncode != 0:
             pytest.skip(f"an ordinary user cannot run this Python or read the kit here: "
                         f"{reach.stderr.strip().splitlines()[-1]}")
         done = subprocess.run(
-            _as_user(uid, [sys.executable, "-m", "autograder.cli", "grade", str(solution),
-                           "--assignment", A, "--sandbox", "bwrap",
-                           "--json", str(home / "results.json")]),
+            [*reachable, *_as_user(uid, [sys.executable, "-m", "autograder.cli", "grade",
+                                         str(solution), "--assignment", A, "--sandbox", "bwrap",
+                                         "--json", str(home / "results.json")])],
             capture_output=True, text=True, timeout=600, cwd=home,
             # The course's secret is the grader's to set; this user could not create it in the checkout.
             env={**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
