@@ -22,7 +22,7 @@ from autograder.engine.prepare import declared_alias
 from autograder.records.gradescope import LEADERBOARD
 from autograder.records.gradescope import leaderboard as gradescope_entries
 from autograder.results import GradingResult
-from conftest import CIFAR10_DENSE_MODEL, REPO, assert_only_these_fail, needs_data_of
+from conftest import CIFAR10_CONV_MODEL, CIFAR10_DENSE_MODEL, REPO, assert_only_these_fail, needs_data_of
 
 A = "cifar10_challenge"
 
@@ -47,14 +47,7 @@ x_train = x_train_full.astype("float32")
 y_train = y_train_full
 x_test = x_test_raw.astype("float32")
 """
-CNN = """
-keras.utils.set_random_seed(1)
-model = keras.Sequential([keras.Input(shape=(32, 32, 3))]
-    + [layer for filters in (32, 64, 128) for layer in (
-        layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.MaxPooling2D(),
-        layers.BatchNormalization(), layers.Activation("relu"))]
-    + [layers.Flatten(), layers.Dense({output})])
-"""
+CNN = CIFAR10_CONV_MODEL.replace("{head}", 'layers.Flatten(), layers.Dense({output})')
 TRAIN = """
 model.compile(optimizer="adam", loss={loss}, metrics=["accuracy"])
 history = model.fit(x_train[:2000], y_train[:2000], batch_size=128, epochs=1, verbose=0)

@@ -9,7 +9,7 @@ the seed or on the machine."""
 
 import pytest
 
-from conftest import CIFAR10_DENSE_MODEL, assert_only_these_fail, needs_data_of
+from conftest import CIFAR10_CONV_MODEL, CIFAR10_DENSE_MODEL, assert_only_these_fail, needs_data_of
 
 A = "cifar10_cnn"
 pytestmark = [pytest.mark.slow, needs_data_of(A)]
@@ -38,14 +38,8 @@ x_val, y_val = x_train[-5000:], y_train[-5000:]
 x_test = x_test_raw.astype("float32") / 255
 """
 
-CNN = """
-keras.utils.set_random_seed(1)
-model = keras.Sequential([keras.Input(shape=(32, 32, 3))]
-    + [layer for filters in (32, 64, 128) for layer in (
-        layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.MaxPooling2D(),
-        layers.BatchNormalization(), layers.Activation("relu"))]
-    + [layers.Flatten(), layers.Dropout(0.3), layers.Dense({units}, activation="softmax")])
-"""
+CNN = CIFAR10_CONV_MODEL.replace(
+    "{head}", 'layers.Flatten(), layers.Dropout(0.3), layers.Dense({units}, activation="softmax")')
 TRAIN = """
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 history = model.fit(x_train[:2000], y_train[:2000], batch_size=128, epochs=1, verbose=0)
