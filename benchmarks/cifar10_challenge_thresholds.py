@@ -33,7 +33,7 @@ from keras import layers  # noqa: E402
 
 from autograder.checks import accuracy_gap_z  # noqa: E402
 from autograder.datasets import cifar10, served  # noqa: E402
-from suite_measures import load_suite, summary  # noqa: E402
+from suite_measures import load_suite, print_summaries  # noqa: E402
 
 EPOCHS, BATCH_SIZE, LEARNING_RATE, VALIDATION_SPLIT = 3, 128, 0.002, 0.05
 
@@ -103,16 +103,11 @@ def main():
         rows.append(row)
         print(line, flush=True)
         keras.backend.clear_session()
-    columns = np.array(rows).T
-    print(summary("reference test accuracy", columns[0]))
-    print(summary("reference private-slice accuracy", columns[1]))
-    print(summary("gap z", columns[2]))
-    print(summary("reference points (floor + bands)", columns[3]))
-    print(summary("training seconds", columns[4]))
+    labels = ["reference test accuracy", "reference private-slice accuracy", "gap z",
+              "reference points (floor + bands)", "training seconds"]
     if args.variants:
-        print(summary("dense network test accuracy", columns[5]))
-        print(summary("dense network points", columns[6]))
-
+        labels += ["dense network test accuracy", "dense network points"]
+    print_summaries(labels, rows)
 
 if __name__ == "__main__":
     main()

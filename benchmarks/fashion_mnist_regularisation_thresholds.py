@@ -48,7 +48,7 @@ import numpy as np  # noqa: E402
 
 from autograder.checks import accuracy_gap_z  # noqa: E402
 from autograder.datasets import fashion_mnist, served  # noqa: E402
-from suite_measures import load_suite, summary  # noqa: E402
+from suite_measures import load_suite, print_summaries  # noqa: E402
 
 NAME = "fashion_mnist_regularisation"
 
@@ -177,16 +177,11 @@ def main():
             print(f"     no restore_best_weights: {len(kept_history['val_loss'])} epochs, best "
                   f"{int(np.argmin(kept_history['val_loss'])) + 1}, suite finds {found}", flush=True)
 
-    columns = np.array(rows, dtype="float64").T
-    for label, column in (("regularised test accuracy", 0), ("private-slice accuracy", 1), ("z", 2),
-                          ("plain test accuracy", 3), ("plain gap", 4), ("regularised gap", 5),
-                          ("gap ratio", 6), ("epochs run", 7), ("best epoch", 8),
-                          ("match distance", 9), ("next epoch distance", 10),
-                          ("test-loss distance", 11), ("plain history ratio", 12),
-                          ("regularised history ratio", 13), ("plain training s", 14),
-                          ("regularised training s", 15)):
-        print(summary(label, columns[column]))
-
+    print_summaries(["regularised test accuracy", "private-slice accuracy", "z",
+                     "plain test accuracy", "plain gap", "regularised gap", "gap ratio", "epochs run",
+                     "best epoch", "match distance", "next epoch distance", "test-loss distance",
+                     "plain history ratio", "regularised history ratio", "plain training s",
+                     "regularised training s"], rows)
 
 if __name__ == "__main__":
     main()

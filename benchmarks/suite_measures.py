@@ -1,7 +1,7 @@
 """What the threshold benchmarks share: an assignment's hidden suite loaded
 as a module, so that a benchmark measures with the suite's own constants and
 functions (thresholds are never copied into a benchmark), and a one-line
-summary of a measured column.
+summary of each measured column.
 
 The benchmarks run as scripts (``python benchmarks/NAME.py``), which puts
 this folder first on ``sys.path``: ``from suite_measures import load_suite``.
@@ -28,7 +28,10 @@ def load_suite(assignment: str):
     return module
 
 
-def summary(label: str, values) -> str:
-    """``label: min ...  mean ...  max ...`` of ``values``."""
-    values = np.asarray(values)
-    return f"{label}: min {values.min():.4f}  mean {values.mean():.4f}  max {values.max():.4f}"
+def print_summaries(labels, rows) -> None:
+    """One line ``label: min ...  mean ...  max ...`` per column of ``rows``
+    (one row per run), labelled in column order; columns beyond ``labels``
+    are not summarised."""
+    columns = np.array(rows, dtype="float64").T
+    for label, values in zip(labels, columns):
+        print(f"{label}: min {values.min():.4f}  mean {values.mean():.4f}  max {values.max():.4f}")

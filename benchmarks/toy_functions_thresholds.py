@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from suite_measures import load_suite, summary  # noqa: E402
+from suite_measures import load_suite, print_summaries  # noqa: E402
 
 DATA_SEED = 2026  # the notebook's
 N_SAMPLES, N_IN = 10_000, 10
@@ -122,16 +122,11 @@ def main():
             line += f" {logits_accuracy:10.4f} {deck_mse:8.5f} {deck_accuracy:8.4f}"
         rows.append(row)
         print(line, flush=True)
-    columns = np.array(rows).T
-    print(summary("reference MSE", columns[0]))
-    print(summary("reference accuracy", columns[1]))
-    print(summary("majority-class rate", columns[2]))
-    print(summary("training seconds (both models)", columns[3]))
+    labels = ["reference MSE", "reference accuracy", "majority-class rate",
+              "training seconds (both models)"]
     if args.variants:
-        print(summary("logits classifier accuracy", columns[4]))
-        print(summary("deck recipe MSE", columns[5]))
-        print(summary("deck recipe accuracy", columns[6]))
-
+        labels += ["logits classifier accuracy", "deck recipe MSE", "deck recipe accuracy"]
+    print_summaries(labels, rows)
 
 if __name__ == "__main__":
     main()
