@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,24 @@ def test_no_state_crosses_from_one_evaluation_to_the_next(tmp_path):
                             warm=zygote)
         assert check.status is Status.PASS, check.output
     assert zygote.process.poll() is None
+
+
+@pytest.mark.parametrize("evaluator", ["warm", "cold"])
+def test_no_installed_pytest_plugin_runs_in_the_trusted_evaluator(tmp_path, evaluator):
+    installed = sorted(e.name for e in entry_points(group="pytest11"))
+    if not installed:
+        pytest.skip("no pytest plugin is installed here to leave out")
+    suite_dir, zygote = _suite_and_zygote(tmp_path, "test_plugins.py", (
+        "def test_only_the_kits_plugin(pytestconfig):\n"
+        f"    loaded = [n for n in {installed!r} if pytestconfig.pluginmanager.has_plugin(n)]\n"
+        "    assert loaded == [], loaded\n"
+        "    assert pytestconfig.pluginmanager.has_plugin('autograder.suite_plugin')\n"
+    ))
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    [check] = run_suite(suite_dir, artifacts, tmp_path / "report.json", timeout=120,
+                        warm=zygote if evaluator == "warm" else None)
+    assert check.status is Status.PASS, check.output
 
 
 def test_a_zygote_that_died_is_discarded_and_the_suite_runs_cold(suite, artifacts, tmp_path):
