@@ -24,6 +24,7 @@ fixed when the backend is imported).
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import select
@@ -199,6 +200,10 @@ def serve() -> None:
 
     for name in PRELOADED:
         importlib.import_module(name)
+    # What is imported now lives as long as the zygote: out of the collector's
+    # reach, a child's collections (pytest forces two at its end) skip it, and
+    # its pages stay shared with the zygote instead of being copied on write.
+    gc.freeze()
     replies = sys.stdout.buffer
 
     def reply(message: dict) -> None:
