@@ -179,9 +179,10 @@ def _reachable_by_everyone(paths: list[Path], stage: Path) -> list[str]:
     changed, and nothing else below that folder can be seen."""
     paths = sorted({path.resolve() for path in paths})
     paths = [path for path in paths if not any(other in path.parents for other in paths)]
-    blocked = [path for path in paths if _barrier(path) is not None]
-    barriers = {_barrier(path) for path in blocked}
-    barriers = sorted(b for b in barriers if not any(other in b.parents for other in barriers))
+    # Each path's barrier is its outermost one, so no barrier lies inside another.
+    barrier_of = {path: _barrier(path) for path in paths}
+    blocked = [path for path in paths if barrier_of[path] is not None]
+    barriers = sorted({barrier_of[path] for path in blocked})
     lines = ["set -e"]
     for number, path in enumerate(blocked):
         lines.append(f"mkdir -p '{stage}/{number}' && mount --bind '{path}' '{stage}/{number}'")
