@@ -88,7 +88,8 @@ def check(assignment_name: str, check_name: str, namespace: dict) -> float:
         if key not in _reports:
             results = run_suite(
                 assignment.suite_dir, artifacts_dir, workdir / "report.json",
-                timeout=assignment.limits.evaluation_timeout, env=SUITE_ENV, warm=start_warm(*_kit_copy(), SUITE_ENV),
+                timeout=assignment.limits.evaluation_timeout, env=SUITE_ENV,
+                warm=start_warm(*_kit_copy(), SUITE_ENV),
             )
             _reports[key] = {r.name: r for r in results}
     finally:

@@ -109,5 +109,6 @@ def main():
         labels += ["dense network test accuracy", "dense network points"]
     print_summaries(labels, rows)
 
+
 if __name__ == "__main__":
     main()

@@ -183,5 +183,6 @@ def main():
                      "plain history ratio", "regularised history ratio", "plain training s",
                      "regularised training s"], rows)
 
+
 if __name__ == "__main__":
     main()

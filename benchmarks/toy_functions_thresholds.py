@@ -128,5 +128,6 @@ def main():
         labels += ["logits classifier accuracy", "deck recipe MSE", "deck recipe accuracy"]
     print_summaries(labels, rows)
 
+
 if __name__ == "__main__":
     main()
