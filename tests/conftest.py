@@ -3,6 +3,7 @@ and grade them with the real engine."""
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.results import Status
+from autograder.results import GradingResult, Status
 
 from autograder.course import default_course_dir, load_assignment
 from autograder.doctor import check_dataset
@@ -176,34 +177,55 @@ def assert_only_these_fail(result, assignment: str, says: dict[str, list[str]]) 
     return checks
 
 
+def shared_once(tmp_path_factory, key: str, compute) -> dict:
+    """``compute(folder)``'s JSON-able result, computed once per test session
+    even when pytest-xdist runs the tests in several processes: the first
+    process to ask computes it under a lock in a folder they all share, the
+    others read it back (the full-data references take minutes each)."""
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each process has its own folder below one the session shares.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / "once" / key
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = folder / "result.json"
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stored.is_file():
+            stored.write_text(json.dumps(compute(folder)))
+    return json.loads(stored.read_text())
+
+
 @pytest.fixture(scope="session")
 def reference_cli(tmp_path_factory):
     """``reference_cli(assignment)``: the reference solution graded once per
     session by the real command line, as (results.json contents, stdout)."""
-    cache = {}
 
+    def _grade(assignment, folder):
+        solution = REPO / "solutions" / assignment / f"{assignment}.ipynb"
+        completed = grade_with_cli(solution, assignment, folder / "results.json")
+        assert completed.returncode == 0, completed.stderr
+        return {"results": json.loads((folder / "results.json").read_text()), "stdout": completed.stdout}
+
+    @functools.cache
     def _reference(assignment):
-        if assignment not in cache:
-            out = tmp_path_factory.mktemp(f"{assignment}_reference") / "results.json"
-            solution = REPO / "solutions" / assignment / f"{assignment}.ipynb"
-            completed = grade_with_cli(solution, assignment, out)
-            assert completed.returncode == 0, completed.stderr
-            cache[assignment] = (json.loads(out.read_text()), completed.stdout)
-        return cache[assignment]
+        graded = shared_once(tmp_path_factory, f"{assignment}_reference",
+                             functools.partial(_grade, assignment))
+        return graded["results"], graded["stdout"]
 
     return _reference
 
 
 @pytest.fixture(scope="session")
-def blank_release(grade):
+def blank_release(grade, tmp_path_factory):
     """``blank_release(assignment)``: the committed release, as a student
     receives it, graded once per session by the engine."""
-    cache = {}
 
+    @functools.cache
     def _blank(assignment):
-        if assignment not in cache:
-            cache[assignment] = grade(REPO / "assignments" / assignment / f"{assignment}.ipynb", assignment)
-        return cache[assignment]
+        release = REPO / "assignments" / assignment / f"{assignment}.ipynb"
+        graded = shared_once(tmp_path_factory, f"{assignment}_blank",
+                             lambda folder: grade(release, assignment).to_dict())
+        return GradingResult.from_dict(graded)
 
     return _blank
 
