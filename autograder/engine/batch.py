@@ -19,22 +19,23 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import statistics
 import subprocess
 import sys
-import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.course import Assignment
-from autograder.engine.gpu import GpuSlots
+from autograder.engine.gpu import GpuSlots, Slot
 from autograder.engine.grade import can_hide
 from autograder.engine.record import Record, fingerprint, write_json
-from autograder.engine.worker import Job, Worker
+from autograder.engine.worker import READY, Job, Worker, WorkerLost
 from autograder.errors import StopGrading
 from autograder.results import RESULTS_FILE
 
@@ -241,18 +242,17 @@ def run_grader(submission: Submission, assignment: Assignment, out: Path, *, san
     return ""
 
 
-def _grade_one(submission: Submission, assignment: Assignment, out: Path, *,
-               sandbox_mode: str, hide: list[Path], slots: GpuSlots,
-               worker: Worker) -> tuple[float | None, str]:
-    """Grade with ``worker``, holding a GPU slot when there are GPUs; the
-    score, or ``None`` and why it failed."""
-    with slots.take() as gpu_index:
-        job = Job(submission=str(submission.path), student=submission.student, out=str(out),
-                  assignment=assignment.name, course_dir=str(assignment.course_dir),
-                  limits=limit_overrides(assignment.limits), sandbox_mode=sandbox_mode,
-                  hide=[str(p) for p in hide], gpu_index=gpu_index,
-                  per_gpu=slots.capacity.get(gpu_index) if gpu_index is not None else None)
-        reason = worker.grade(job, timeout=grading_budget(assignment.limits))
+@dataclass
+class _Handed:
+    """A submission handed to a grading worker, with the GPU slot its kernel holds."""
+
+    submission: Submission
+    slot: Slot
+    since: float = field(default_factory=time.perf_counter)
+
+
+def _outcome(out: Path, reason: str) -> tuple[float | None, str]:
+    """The score a grading wrote into ``out``, or ``None`` and why there is none."""
     if not reason and not (out / RESULTS_FILE).is_file():
         reason = "the grading worker wrote no results.json"
     if reason:
@@ -264,28 +264,96 @@ def _grade_locally(todo: list[Submission], assignment: Assignment, output_dir: P
                    workers: int | None, sandbox_mode: str, hide: list[Path],
                    gpu_capacity: dict[int, int]) -> Iterator[Graded]:
     """Grade ``todo`` here, on ``workers`` grading workers
-    (:mod:`autograder.engine.worker`), each one submission at a time."""
+    (:mod:`autograder.engine.worker`), each kept busy by a thread of its own.
+
+    A worker grades one submission at a time, holding a GPU slot when there
+    are GPUs. When its submission has run its notebook, it says so, and its
+    thread hands it the next submission (if a GPU slot is free at once: a
+    thread never waits for a second slot), whose kernel then starts while
+    the previous submission is evaluated. Each submission has
+    :func:`grading_budget` from its turn on; a worker past it, or one that
+    exits, costs the submission being graded, and the one handed ahead,
+    which ran nothing yet, is graded again by a new worker.
+    """
     slots = GpuSlots(gpu_capacity)
-    started_workers: list[Worker] = []
-    mine = threading.local()
+    waiting = deque(todo)
+    finished: queue.SimpleQueue[Graded | None] = queue.SimpleQueue()
+    budget = grading_budget(assignment.limits)
 
-    def grade(submission: Submission) -> tuple[float | None, str]:
-        if not hasattr(mine, "worker"):
-            mine.worker = Worker()
-            started_workers.append(mine.worker)
-        return _grade_one(submission, assignment, output_dir / submission.student,
-                          sandbox_mode=sandbox_mode, hide=hide, slots=slots, worker=mine.worker)
+    def take(*, wait: bool) -> _Handed | None:
+        """The next submission and a slot; ``None`` when none is left or,
+        without ``wait``, no slot is free now."""
+        if wait:
+            try:
+                submission = waiting.popleft()
+            except IndexError:
+                return None
+            return _Handed(submission, slots.acquire())
+        slot = slots.acquire(wait=False)
+        if slot is None:
+            return None
+        try:
+            return _Handed(waiting.popleft(), slot)
+        except IndexError:
+            slots.release(slot)
+            return None
 
-    try:
-        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-            futures = {pool.submit(grade, s): (s, time.perf_counter()) for s in todo}
-            for future in as_completed(futures):
-                submission, started = futures[future]
-                score, reason = future.result()
-                yield Graded(submission, score, reason, time.perf_counter() - started)
-    finally:
-        for worker in started_workers:
+    def job(handed: _Handed) -> Job:
+        gpu_index = handed.slot.gpu_index
+        return Job(submission=str(handed.submission.path), student=handed.submission.student,
+                   out=str(output_dir / handed.submission.student), assignment=assignment.name,
+                   course_dir=str(assignment.course_dir), limits=limit_overrides(assignment.limits),
+                   sandbox_mode=sandbox_mode, hide=[str(p) for p in hide], gpu_index=gpu_index,
+                   per_gpu=slots.capacity.get(gpu_index) if gpu_index is not None else None)
+
+    def done(handed: _Handed, reason: str) -> None:
+        slots.release(handed.slot)
+        score, reason = _outcome(output_dir / handed.submission.student, reason)
+        finished.put(Graded(handed.submission, score, reason, time.perf_counter() - handed.since))
+
+    def keep_busy() -> None:
+        worker = Worker()
+        held: deque[_Handed] = deque()  # handed to the worker, the one being graded first
+        again = None  # handed ahead to a worker that was lost: for a new worker
+        deadline = 0.0
+        try:
+            while True:
+                try:
+                    if not held:
+                        handed, again = again or take(wait=True), None
+                        if handed is None:
+                            return
+                        held.append(handed)
+                        worker.send(job(handed))
+                        deadline = time.monotonic() + budget
+                    message = worker.receive(deadline, budget=budget)
+                    if message != READY:
+                        done(held.popleft(), message.get("error", ""))
+                        deadline = time.monotonic() + budget
+                    elif len(held) == 1 and (ahead := take(wait=False)) is not None:
+                        held.append(ahead)
+                        worker.send(job(ahead))
+                except WorkerLost as lost:
+                    done(held.popleft(), str(lost))
+                    again = held.popleft() if held else None
+        finally:
+            for handed in [*held, *filter(None, [again])]:
+                slots.release(handed.slot)
             worker.close()
+            finished.put(None)
+
+    threads = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(keep_busy) for _ in range(threads)]
+        running = threads
+        while running:
+            graded = finished.get()
+            if graded is None:
+                running -= 1
+            else:
+                yield graded
+        for future in futures:
+            future.result()  # a thread's failure is the batch's
 
 
 def _progress_line(done: int, total: int, text: str, width: int = 24) -> str:

@@ -6,6 +6,10 @@ crash in native code, ``os._exit``, a limit the watchdog enforces) is skipped:
 the notebook runs again from the start in a fresh kernel without it, at most
 :data:`MAX_RESTARTS` times and within the notebook's time budget, so the
 cells after it can still be graded.
+
+A run's kernels start through its :class:`Kernels`, which a caller may make
+before the run to start the first kernel ahead of need (a batch's worker
+does, while the previous submission is evaluated).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -417,10 +422,136 @@ class _Attempt:
     budget_exhausted: bool = False
 
 
+@dataclass
+class _Kernel:
+    """A started kernel: the notebook client connected to it, its process,
+    its private runtime directory, and the seconds its start took."""
+
+    client: LimitedClient
+    root: psutil.Process
+    runtime_dir: Path
+    seconds: float
+    ahead: bool = False
+    """Started by :meth:`Kernels.start_ahead`, before the run."""
+
+    def alive(self) -> bool:
+        return run_sync(self.client.km.is_alive)()
+
+    @contextmanager
+    def session(self):
+        """Use the kernel; then stop it and whatever it left running in its
+        session (a daemon without the sandbox), and remove its runtime directory."""
+        try:
+            with self.client.setup_kernel():
+                try:
+                    yield
+                finally:
+                    kill_group(self.root)  # while the kernel still holds its pid
+        finally:
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+    def stop(self) -> None:
+        with self.session():
+            pass
+
+
+class Kernels:
+    """Where one run's kernels start (the work directory, the sandbox and
+    what it hides, the data view, the GPU) and the log their own output goes
+    to (``kernel.log`` in the work directory).
+
+    :meth:`start_ahead` starts the run's first kernel before the run: made
+    before its turn, a submission's kernel starts while the previous one is
+    evaluated. The run uses it if it is still alive when the run begins,
+    else it starts a new one (a kernel that died idle is no cell's fault).
+    :meth:`close` stops a kernel the run never used and closes the log;
+    :func:`run` closes its ``kernels`` when it ends.
+    """
+
+    def __init__(self, workdir: Path, limits: Limits, *, sandbox_mode: str = "none",
+                 hidden: Sequence[Path] = (), data_view: Path | None = None,
+                 allotted: gpu.Gpu | None = None, gpu_memory_fraction: float = 1.0):
+        self.workdir = workdir
+        self.limits = limits
+        self.sandbox_mode = sandbox_mode
+        self.hidden = list(hidden)
+        self.data_view = data_view
+        self.allotted = allotted
+        self.device_env = gpu.kernel_env(gpu=allotted, memory_fraction=gpu_memory_fraction)
+        (workdir / ".config").mkdir(exist_ok=True)  # IPython warns when its parent is missing
+        setup = gpu.kernel_setup_code(gpu=allotted, memory_fraction=gpu_memory_fraction,
+                                      backend=grading_backend())
+        if setup:  # run by IPython at the kernel's start, before any student cell
+            startup = workdir / ".config" / "ipython" / "profile_default" / "startup"
+            startup.mkdir(parents=True)
+            untrusted.replace_file(startup / "00-gpu-memory.py", setup + "\n")
+        self.log = CappedLog(workdir / "kernel.log", int(limits.max_output_mib * 1024**2))
+        self._ahead: _Kernel | None = None
+        self._closed = False
+
+    def start_ahead(self) -> None:
+        """Start the kernel the run will use first, now (a
+        :class:`KernelStartError` when it cannot start)."""
+        self._ahead = self._start()
+        self._ahead.ahead = True
+
+    def take(self) -> _Kernel:
+        """The kernel started ahead while it is alive, else a new one."""
+        kernel, self._ahead = self._ahead, None
+        if kernel is not None and kernel.alive():
+            return kernel
+        if kernel is not None:
+            kernel.stop()
+        return self._start()
+
+    def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.stop()
+            self._ahead = None
+        if not self._closed:
+            self._closed = True
+            self.log.close()
+
+    def _start(self) -> _Kernel:
+        client = LimitedClient(
+            nbformat.v4.new_notebook(),  # the run's notebook replaces it
+            timeout=self.limits.cell_timeout,
+            startup_timeout=self.limits.startup_timeout,
+            kernel_name="python3",
+            allow_errors=True,
+            interrupt_on_timeout=True,
+            resources={"metadata": {"path": str(self.workdir)}},
+        )
+        client.max_output_bytes = int(self.limits.max_output_mib * 1024**2)
+        runtime_dir = Path(tempfile.mkdtemp(prefix="ag-kernel-"))
+        started = time.perf_counter()
+        try:
+            client.km = _kernel_manager(self.sandbox_mode, runtime_dir, self.workdir, self.hidden,
+                                        self.limits, self.data_view, self.allotted)
+            client.start_new_kernel(env=kernel_env(self.workdir, self.data_view, self.device_env),
+                                    stdout=self.log.write_fd, stderr=self.log.write_fd)
+            client.start_new_kernel_client()
+        except Exception as exc:
+            if client.km is not None and client.km.has_kernel:
+                run_sync(client.km.shutdown_kernel)(now=True)
+            shutil.rmtree(runtime_dir, ignore_errors=True)
+            said = self.log.tail()
+            raise KernelStartError(
+                "Could not start a python3 Jupyter kernel"
+                f"{' in the sandbox' if self.sandbox_mode == 'bwrap' else ''} "
+                f"within {self.limits.startup_timeout} s ({type(exc).__name__}: {exc})."
+                + (f" The kernel said:\n{said}\n" if said else " The kernel printed nothing. ")
+                + "Check that ipykernel is installed in the grader's environment and run "
+                "`autograder doctor`."
+            ) from exc
+        return _Kernel(client, psutil.Process(client.km.provisioner.process.pid), runtime_dir,
+                       time.perf_counter() - started)
+
+
 def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
-        sandbox_mode: str = "none", hidden: list[Path] = (),
+        sandbox_mode: str = "none", hidden: Sequence[Path] = (),
         data_view: Path | None = None, allotted: gpu.Gpu | None = None,
-        gpu_memory_fraction: float = 1.0) -> Execution:
+        gpu_memory_fraction: float = 1.0, kernels: Kernels | None = None) -> Execution:
     """Execute ``notebook`` in ``workdir`` (outputs are written into the cells),
     then ``final_cell`` in the same kernel. Cell errors do not stop the run; a
     cell that kills the kernel is skipped in a fresh kernel (see the module).
@@ -430,29 +561,25 @@ def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
     the directory of data files the kernel's loaders read (see
     :mod:`autograder.datasets.served`); ``allotted`` the GPU the kernel may
     use, at most ``gpu_memory_fraction`` of its memory (none: no GPU).
+    ``kernels``, made by the caller for this ``workdir`` and ``limits``
+    (its first kernel perhaps started ahead), replaces those keywords; the
+    run closes it.
     """
+    if kernels is None:
+        kernels = Kernels(workdir, limits, sandbox_mode=sandbox_mode, hidden=hidden,
+                          data_view=data_view, allotted=allotted,
+                          gpu_memory_fraction=gpu_memory_fraction)
     execution = Execution()
-    (workdir / ".config").mkdir(exist_ok=True)  # IPython warns when its parent is missing
-    device = {"allotted": allotted,
-              "env": gpu.kernel_env(gpu=allotted, memory_fraction=gpu_memory_fraction)}
-    setup = gpu.kernel_setup_code(gpu=allotted, memory_fraction=gpu_memory_fraction,
-                                  backend=grading_backend())
-    if setup:  # run by IPython at the kernel's start, before any student cell
-        startup = workdir / ".config" / "ipython" / "profile_default" / "startup"
-        startup.mkdir(parents=True)
-        untrusted.replace_file(startup / "00-gpu-memory.py", setup + "\n")
     student_cells = len(notebook.cells)
     if final_cell is not None:
         notebook.cells.append(final_cell)
-    log = CappedLog(workdir / "kernel.log", int(limits.max_output_mib * 1024**2))
     skipped: set[int] = set()
     deaths: list[str] = []
     budget = {"deadline": None}
     truncated = False
     try:
         while True:
-            attempt = _run_once(notebook, student_cells, workdir, limits, sandbox_mode,
-                                list(hidden), data_view, device, skipped, budget, log, execution)
+            attempt = _run_once(notebook, student_cells, limits, kernels, skipped, budget, execution)
             truncated = truncated or attempt.output_truncated
             if attempt.died_at is None:
                 break
@@ -488,7 +615,7 @@ def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
                 text="[the grader skipped this cell on the next run: the kernel died in it]\n",
             ))
     finally:
-        log.close()
+        kernels.close()
     # What the deaths were, then what went wrong in the cells of the last run.
     execution.notes[:0] = deaths + attempt.notes
     execution.errors = attempt.errors
@@ -497,7 +624,7 @@ def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
             f"Your notebook printed more than the output limit of {limits.max_output_mib:g} MiB; "
             "the rest of its output was dropped."
         )
-    if log.dropped:
+    if kernels.log.dropped:
         execution.notes.append(
             f"Your notebook wrote more than {limits.max_output_mib:g} MiB straight to the "
             "kernel's standard output or error; the rest was dropped."
@@ -506,61 +633,25 @@ def run(notebook, workdir: Path, limits: Limits, final_cell=None, *,
     return execution
 
 
-def _run_once(notebook, student_cells: int, workdir: Path, limits: Limits, sandbox_mode: str,
-              hidden: list[Path], data_view: Path | None, device: dict, skipped: set[int],
-              budget: dict, log: CappedLog, execution: Execution) -> _Attempt:
-    """Start a kernel, run every cell not in ``skipped``, shut it down."""
+def _run_once(notebook, student_cells: int, limits: Limits, kernels: Kernels,
+              skipped: set[int], budget: dict, execution: Execution) -> _Attempt:
+    """Take a kernel, run every cell not in ``skipped``, stop it."""
     attempt = _Attempt()
-    client = LimitedClient(
-        notebook,
-        timeout=limits.cell_timeout,
-        startup_timeout=limits.startup_timeout,
-        kernel_name="python3",
-        allow_errors=True,
-        interrupt_on_timeout=True,
-        resources={"metadata": {"path": str(workdir)}},
-    )
-    client.max_output_bytes = int(limits.max_output_mib * 1024**2)
-    runtime_dir = Path(tempfile.mkdtemp(prefix="ag-kernel-"))
-    started = time.perf_counter()
-    try:
-        client.km = _kernel_manager(sandbox_mode, runtime_dir, workdir, hidden, limits, data_view,
-                                    device["allotted"])
-        client.start_new_kernel(env=kernel_env(workdir, data_view, device["env"]),
-                                stdout=log.write_fd, stderr=log.write_fd)
-        client.start_new_kernel_client()
-    except Exception as exc:
-        if client.km is not None and client.km.has_kernel:
-            run_sync(client.km.shutdown_kernel)(now=True)
-        shutil.rmtree(runtime_dir, ignore_errors=True)
-        said = log.tail()
-        raise KernelStartError(
-            f"Could not start a python3 Jupyter kernel{' in the sandbox' if sandbox_mode == 'bwrap' else ''} "
-            f"within {limits.startup_timeout} s ({type(exc).__name__}: {exc})."
-            + (f" The kernel said:\n{said}\n" if said else " The kernel printed nothing. ")
-            + "Check that ipykernel is installed in the grader's environment and run "
-            "`autograder doctor`."
-        ) from exc
-    execution.timings["kernel_start"] = (
-        execution.timings.get("kernel_start", 0.0) + time.perf_counter() - started
-    )
-    root = psutil.Process(client.km.provisioner.process.pid)
-    watchdog = Watchdog(root, limits)
+    kernel = kernels.take()
+    execution.timings["kernel_start"] = execution.timings.get("kernel_start", 0.0) + kernel.seconds
+    if kernel.ahead:
+        execution.timings["kernel_start_ahead"] = kernel.seconds
+    kernel.client.nb = notebook
+    watchdog = Watchdog(kernel.root, limits)
     watchdog.start()
     try:
-        with client.setup_kernel():
-            try:
-                _run_cells(client, notebook, student_cells, limits, skipped, budget, attempt,
-                           watchdog, execution)
-            finally:
-                # The kernel and whatever it left running in its session (a daemon
-                # without the sandbox), while the kernel still holds its pid.
-                kill_group(root)
+        with kernel.session():
+            _run_cells(kernel.client, notebook, student_cells, limits, skipped, budget, attempt,
+                       watchdog, execution)
     finally:
         watchdog.stop()
-        shutil.rmtree(runtime_dir, ignore_errors=True)
     attempt.reason = watchdog.reason
-    attempt.output_truncated = client.output_truncated
+    attempt.output_truncated = kernel.client.output_truncated
     return attempt
 
 

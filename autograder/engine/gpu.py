@@ -6,7 +6,8 @@ kernel allotted a GPU needs in its environment and its sandbox.
   ``--per-gpu``; :func:`default_per_gpu` sizes the sharing from the
   assignment's ``gpu_memory_gib`` (:class:`autograder.course.Limits`).
 - :class:`GpuSlots` hands each grading worker a GPU, never more than its
-  capacity of kernels on one GPU at once.
+  capacity of kernels on one GPU at once (a kernel started ahead of its
+  submission's turn holds a slot of its own).
 - :func:`kernel_env` and :func:`kernel_setup_code` give the kernel its GPU
   and its share of the card's memory, for each Keras backend;
   :func:`evaluator_env` keeps the trusted evaluator on the CPU unless the
@@ -190,10 +191,19 @@ def memory_share(per_gpu: int) -> float:
 # ---------------------------------------------------------------- allotment
 
 
+@dataclass(frozen=True)
+class Slot:
+    """One kernel's place, held from :meth:`GpuSlots.acquire` to :meth:`GpuSlots.release`."""
+
+    gpu_index: int | None
+    """The GPU it is on; ``None`` when there is no GPU."""
+
+
 class GpuSlots:
     """GPU slots shared by grading workers (threads): ``capacity`` maps a GPU
-    index to the kernels it takes at once. :meth:`take` waits for a free slot
-    on the least-loaded GPU; with no GPU it hands out ``None`` at once."""
+    index to the kernels it takes at once. A slot is on the least-loaded GPU;
+    :meth:`take` waits for one to free, :meth:`acquire` need not. With no GPU
+    every slot is ``None``'s, handed out at once."""
 
     def __init__(self, capacity: Mapping[int, int]):
         if any(n < 1 for n in capacity.values()):
@@ -207,22 +217,36 @@ class GpuSlots:
         """Kernels that can hold a GPU at once, all GPUs together (0 without a GPU)."""
         return sum(self.capacity.values())
 
-    @contextmanager
-    def take(self) -> Iterator[int | None]:
-        """A GPU index held until the ``with`` block ends, or ``None`` when there is no GPU."""
+    def acquire(self, *, wait: bool = True) -> Slot | None:
+        """A slot, held until :meth:`release`; waits for one to free, or,
+        without ``wait``, ``None`` when every slot is held. (A worker that
+        already holds a slot must not wait for a second: workers each holding
+        one and waiting for another would wait for ever.)"""
         if not self.capacity:
-            yield None
-            return
+            return Slot(None)
         with self._changed:
-            self._changed.wait_for(lambda: any(self._free.values()))
+            if not self._changed.wait_for(lambda: any(self._free.values()), timeout=None if wait else 0):
+                return None
             index = max(self._free, key=lambda i: (self._free[i], -i))
             self._free[index] -= 1
+        return Slot(index)
+
+    def release(self, slot: Slot) -> None:
+        if slot.gpu_index is None:
+            return
+        with self._changed:
+            self._free[slot.gpu_index] += 1
+            self._changed.notify()
+
+    @contextmanager
+    def take(self) -> Iterator[int | None]:
+        """A GPU index held until the ``with`` block ends (waiting for a free
+        slot), or ``None`` when there is no GPU."""
+        slot = self.acquire()
         try:
-            yield index
+            yield slot.gpu_index
         finally:
-            with self._changed:
-                self._free[index] += 1
-                self._changed.notify()
+            self.release(slot)
 
 
 # ---------------------------------------------------------------- the kernel

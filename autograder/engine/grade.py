@@ -9,7 +9,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 from autograder.artifacts import KINDS, RUNTIME_LOG, KernelRuntime, UnusableFile, read_history, read_runtime
@@ -159,10 +160,169 @@ def _report_device(result: GradingResult, runtime: KernelRuntime,
             "`autograder doctor` checks that the backend sees the GPU.")
 
 
+class Grading:
+    """One submission's grading (see :func:`grade_submission`) in two steps,
+    so that its kernel can start before its turn.
+
+    :meth:`open` does all a kernel needs: the hidden suite's trusted copy,
+    the data view, a fresh work directory, the prepared notebook.
+    :meth:`start_kernel_ahead` then starts the kernel. :meth:`finish` runs
+    the notebook, verifies the trusted copy and evaluates; ``executed`` is
+    called once the notebook has run and its kernel is gone. :meth:`close`
+    (or leaving the ``with`` block, which opens it) removes all it holds, a
+    kernel never used included. The time between the two steps is not
+    counted in the result's ``execution_time``.
+    """
+
+    def __init__(self, submission: Path, assignment: Assignment, *, workdir: Path | None = None,
+                 sandbox_mode: str = "auto", also_hidden: Sequence[Path] = (),
+                 allotted: gpu.Gpu | None = None, gpu_memory_fraction: float = 1.0,
+                 executed: Callable[[], None] | None = None):
+        self.submission = Path(submission)
+        self.assignment = assignment
+        self.workdir = workdir
+        self.sandbox_mode = sandbox_mode
+        self.also_hidden = also_hidden
+        self.allotted = allotted
+        self.gpu_memory_fraction = gpu_memory_fraction
+        self.executed = executed
+        self._held = ExitStack()
+        self._seconds = 0.0
+        """Working time so far: the grading's ``execution_time`` without waits."""
+        self._refused: str | None = None
+        """Why the submission cannot be run (not a notebook of the assignment)."""
+
+    def __enter__(self) -> "Grading":
+        return self.open()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def open(self) -> "Grading":
+        """Everything the kernel needs; all of it is removed again when opening fails."""
+        started = time.perf_counter()
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+        self._seconds += time.perf_counter() - started
+        return self
+
+    def _open(self) -> None:
+        assignment, submission = self.assignment, self.submission
+        self.mode, warning = sandbox.choose(self.sandbox_mode)
+        self.result = GradingResult(assignment.name, str(submission),
+                                    sandbox=sandbox_description(self.mode, self.sandbox_mode),
+                                    backend=grading_backend(),
+                                    device=_allotment(self.allotted, self.gpu_memory_fraction))
+        if warning:
+            self.result.staff_notes.append(warning)
+        self.suite_env = gpu.evaluator_env(limits=assignment.limits, gpu=self.allotted,
+                                           memory_fraction=self.gpu_memory_fraction)
+        # A warm evaluator fixes its device when it imports the backend: the CPU only.
+        warm_env = self.suite_env if self.suite_env == gpu.CPU_ONLY_ENV else None
+        self.suite = self._held.enter_context(
+            evaluate.TrustedSuite(assignment.suite_dir, warm_env=warm_env))
+        self.private = Path(self._held.enter_context(
+            tempfile.TemporaryDirectory(prefix="autograder-private-")))
+        self.kernels = None
+        try:
+            student_nb = prepare.read_submission(submission)
+            prepare.check_assignment(student_nb, assignment.release_notebook)
+            self.result.alias = prepare.declared_alias(student_nb)
+        except prepare.SubmissionError as exc:
+            self._refused = str(exc)
+            return
+
+        self.seed = served.course_holdout_seed(assignment.course_dir)
+        view = self.private / "data"
+        try:
+            served.build_view(assignment.datasets, view, holdout_seed=self.seed)
+        except DatasetError as exc:
+            raise GraderFault(f"The grader's data for {assignment.name!r} is not usable: {exc}") from exc
+        self.workdir, keep = _fresh_workdir(self.workdir)
+        if not keep:
+            self._held.callback(shutil.rmtree, self.workdir, ignore_errors=True)
+        t = time.perf_counter()
+        self.notebook, notes = prepare.prepare(
+            assignment.source_notebook, student_nb, assignment.release_notebook
+        )
+        self.result.notes.extend(notes)
+        for data_file in assignment.release_files():
+            untrusted.replace_file(self.workdir / data_file.name, data_file.read_bytes())
+        self.result.timings["prepare"] = time.perf_counter() - t
+        self.kernels = execute.Kernels(
+            self.workdir, assignment.limits, sandbox_mode=self.mode,
+            hidden=hidden_paths(assignment, submission, self.also_hidden), data_view=view,
+            allotted=self.allotted, gpu_memory_fraction=self.gpu_memory_fraction,
+        )
+        self._held.callback(self.kernels.close)
+
+    def start_kernel_ahead(self) -> None:
+        """Start the kernel now. One that cannot start is no fault yet: the
+        notebook's run starts its own and reports why that fails."""
+        if self.kernels is None:
+            return
+        started = time.perf_counter()
+        try:
+            self.kernels.start_ahead()
+        except execute.KernelStartError:
+            pass
+        self._seconds += time.perf_counter() - started
+
+    def finish(self, feedback_dir: Path | None = None) -> GradingResult:
+        """Run, verify, evaluate: the result (see :func:`grade_submission`)."""
+        started = time.perf_counter()
+        try:
+            self._finish(feedback_dir)
+        finally:
+            self.result.execution_time = self._seconds + time.perf_counter() - started
+        return self.result
+
+    def _finish(self, feedback_dir: Path | None) -> None:
+        assignment, result, suite = self.assignment, self.result, self.suite
+        if self._refused is not None:
+            result.tests = _checks_all_zero(suite.plan, Status.NOT_ATTEMPTED, self._refused)
+            result.notes.append(self._refused)
+            return
+        artifacts_dir = self.workdir / "artifacts"
+        ran = execute.run(
+            self.notebook, self.workdir, assignment.limits,
+            final_cell=export.export_cell(assignment.artifacts, artifacts_dir), kernels=self.kernels,
+        )
+        if self.executed is not None:
+            self.executed()
+        result.timings.update(ran.timings)
+        result.notes.extend(ran.notes)
+        _grader_fault_in(assignment, ran)
+        _report_device(result, read_runtime(artifacts_dir / RUNTIME_LOG), self.allotted)
+        try:
+            suite.verify()
+        except evaluate.IntegrityError as exc:
+            result.tests = _checks_all_zero(suite.plan, Status.ERROR, INTEGRITY_MESSAGE)
+            result.staff_notes.append(f"INTEGRITY: {exc}")
+            return
+
+        t = time.perf_counter()
+        feedback = Path(feedback_dir) if feedback_dir is not None else self.private / "feedback"
+        seed_env = {served.HOLDOUT_SEED_ENV: str(self.seed)} if self.seed is not None else {}
+        result.tests = suite.run(
+            artifacts_dir, self.workdir / "report.json",
+            timeout=assignment.limits.evaluation_timeout, feedback_dir=feedback,
+            env={**self.suite_env, **seed_env},
+        )
+        result.timings["evaluate"] = time.perf_counter() - t
+        result.metrics = _keep_feedback(assignment, artifacts_dir, feedback)
+
+    def close(self) -> None:
+        self._held.close()
+
+
 def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path | None = None,
                      sandbox_mode: str = "auto", feedback_dir: Path | None = None,
                      also_hidden: Sequence[Path] = (), allotted: gpu.Gpu | None = None,
-                     gpu_memory_fraction: float = 1.0) -> GradingResult:
+                     gpu_memory_fraction: float = 1.0, opened: Grading | None = None) -> GradingResult:
     """Grade ``submission`` against ``assignment``'s hidden suite.
 
     Runs the stages in order: the hidden suite is copied and fingerprinted
@@ -179,6 +339,9 @@ def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path 
     :func:`hidden_paths`. ``allotted`` is the GPU the kernel may use, at
     most ``gpu_memory_fraction`` of its memory (none: the CPU alone); the
     hidden suite runs on the CPU unless the assignment says otherwise.
+    ``opened`` is this submission's :class:`Grading`, opened beforehand
+    (its kernel perhaps started): it is finished with its own settings,
+    which replace the keywords above but ``feedback_dir``, and its opener closes it.
 
     Anything wrong with the submission is reported in the result, whose
     maximum is always the assignment's. Raises when grading itself cannot
@@ -186,80 +349,11 @@ def grade_submission(submission: Path, assignment: Assignment, *, workdir: Path 
     :class:`~autograder.engine.evaluate.EvaluationError` (a broken suite),
     :class:`~autograder.engine.execute.KernelStartError`.
     """
-    started = time.perf_counter()
-    mode, warning = sandbox.choose(sandbox_mode)
-    submission = Path(submission)
-    result = GradingResult(assignment.name, str(submission),
-                           sandbox=sandbox_description(mode, sandbox_mode),
-                           backend=grading_backend(),
-                           device=_allotment(allotted, gpu_memory_fraction))
-    if warning:
-        result.staff_notes.append(warning)
-    suite_env = gpu.evaluator_env(limits=assignment.limits, gpu=allotted,
-                                  memory_fraction=gpu_memory_fraction)
-    # A warm evaluator fixes its device when it imports the backend: the CPU only.
-    warm_env = suite_env if suite_env == gpu.CPU_ONLY_ENV else None
-    with evaluate.TrustedSuite(assignment.suite_dir, warm_env=warm_env) as suite, \
-            tempfile.TemporaryDirectory(prefix="autograder-private-") as private:
-        private = Path(private)
-        try:
-            student_nb = prepare.read_submission(submission)
-            prepare.check_assignment(student_nb, assignment.release_notebook)
-            result.alias = prepare.declared_alias(student_nb)
-        except prepare.SubmissionError as exc:
-            result.tests = _checks_all_zero(suite.plan, Status.NOT_ATTEMPTED, str(exc))
-            result.notes.append(str(exc))
-            result.execution_time = time.perf_counter() - started
-            return result
-
-        seed = served.course_holdout_seed(assignment.course_dir)
-        view = private / "data"
-        try:
-            served.build_view(assignment.datasets, view, holdout_seed=seed)
-        except DatasetError as exc:
-            raise GraderFault(f"The grader's data for {assignment.name!r} is not usable: {exc}") from exc
-        workdir, keep = _fresh_workdir(workdir)
-        try:
-            t = time.perf_counter()
-            notebook, notes = prepare.prepare(
-                assignment.source_notebook, student_nb, assignment.release_notebook
-            )
-            result.notes.extend(notes)
-            for data_file in assignment.release_files():
-                untrusted.replace_file(workdir / data_file.name, data_file.read_bytes())
-            result.timings["prepare"] = time.perf_counter() - t
-
-            artifacts_dir = workdir / "artifacts"
-            ran = execute.run(
-                notebook, workdir, assignment.limits,
-                final_cell=export.export_cell(assignment.artifacts, artifacts_dir),
-                sandbox_mode=mode, hidden=hidden_paths(assignment, submission, also_hidden),
-                data_view=view, allotted=allotted, gpu_memory_fraction=gpu_memory_fraction,
-            )
-            result.timings.update(ran.timings)
-            result.notes.extend(ran.notes)
-            _grader_fault_in(assignment, ran)
-            _report_device(result, read_runtime(artifacts_dir / RUNTIME_LOG), allotted)
-            try:
-                suite.verify()
-            except evaluate.IntegrityError as exc:
-                result.tests = _checks_all_zero(suite.plan, Status.ERROR, INTEGRITY_MESSAGE)
-                result.staff_notes.append(f"INTEGRITY: {exc}")
-                result.execution_time = time.perf_counter() - started
-                return result
-
-            t = time.perf_counter()
-            feedback = Path(feedback_dir) if feedback_dir is not None else private / "feedback"
-            seed_env = {served.HOLDOUT_SEED_ENV: str(seed)} if seed is not None else {}
-            result.tests = suite.run(
-                artifacts_dir, workdir / "report.json",
-                timeout=assignment.limits.evaluation_timeout, feedback_dir=feedback,
-                env={**suite_env, **seed_env},
-            )
-            result.timings["evaluate"] = time.perf_counter() - t
-            result.metrics = _keep_feedback(assignment, artifacts_dir, feedback)
-        finally:
-            if not keep:
-                shutil.rmtree(workdir, ignore_errors=True)
-    result.execution_time = time.perf_counter() - started
-    return result
+    if opened is not None:
+        if opened.submission != Path(submission) or opened.assignment.name != assignment.name:
+            raise ValueError(f"the grading opened for {opened.submission} cannot grade {submission}")
+        return opened.finish(feedback_dir)
+    with Grading(submission, assignment, workdir=workdir, sandbox_mode=sandbox_mode,
+                 also_hidden=also_hidden, allotted=allotted,
+                 gpu_memory_fraction=gpu_memory_fraction) as grading:
+        return grading.finish(feedback_dir)
