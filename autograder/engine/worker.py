@@ -18,9 +18,11 @@ input and output, one JSON object a line:
   running one.
 
 Each job is graded in a thread of its own, which opens it (see
-:class:`~autograder.engine.grade.Grading`) and finishes it, since a
-kernel's client belongs to the thread that started it; whatever a job
-opened ahead is removed when its grading ends, however it ends. Student code
+:class:`~autograder.engine.grade.Grading`) and finishes it: a kernel's
+client belongs to the event loop of the thread that started it, and a
+sandboxed kernel dies with that thread (bwrap's ``--die-with-parent``).
+Whatever a job opened ahead is removed when its grading ends, however it
+ends. Student code
 never runs here: it runs in the kernel, a child of this process that dies
 with it. A worker that stops answering is killed with everything it
 started, and the next submission gets a new one.
