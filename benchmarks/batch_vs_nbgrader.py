@@ -1,19 +1,23 @@
 """Grade one class of submissions with ``nbgrader autograde`` and with
 ``autograder grade``, on the same machine in one run, and compare.
 
-Usage: ``python benchmarks/batch_vs_nbgrader.py [N] [ASSIGNMENT]`` (default
-20 submissions of linear_grading). The submissions are the release with a
-different, seeded mix of the reference answers filled in, so scores vary
-from 0 to full marks. Prints each tool's wall time, the ratio, and the
+Usage: ``python benchmarks/batch_vs_nbgrader.py [N] [ASSIGNMENT] [--only-kit]``
+(default 20 submissions of linear_grading; ``--only-kit`` times the kit with
+one worker alone, no nbgrader, to compare two versions of the kit). The
+submissions are the release with a different, seeded mix of the reference
+answers filled in, so scores vary from 0 to full marks. Prints each tool's wall time, the ratio, and the
 per-submission overhead beyond the notebook's own execution (the mean
 ``execute`` stage the kit measures for the same notebooks).
 
 nbgrader runs serially and unsandboxed; the kit is timed serially
 (``--workers 1``) for a like-for-like ratio and with one worker per core.
+The kit's mean stages per submission follow, ``kernel_start_ahead`` being
+the part of the kernel's start that overlapped the previous submission.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import random
@@ -73,7 +77,7 @@ def timed(command: list[str], cwd: Path) -> float:
     return elapsed
 
 
-def main(n: int = 20, name: str = "linear_grading") -> None:
+def main(n: int = 20, name: str = "linear_grading", *, only_kit: bool = False) -> None:
     assignment = load_assignment(name)
     course = Path(tempfile.mkdtemp(prefix="autograder-bench-"))
     try:
@@ -81,34 +85,51 @@ def main(n: int = 20, name: str = "linear_grading") -> None:
         shutil.copytree(assignment.source_notebook.parent, course / "solutions" / name)
         db = ["--db", f"sqlite:///{course / 'gradebook.db'}"]
         nbgrader = [sys.executable, "-m", "nbgrader"]
-        timed([*nbgrader, "generate_assignment", name, "--force", *db], course)
         make_class(course, assignment, n)
         print(f"{n} submissions of {name}, {os.cpu_count()} cores")
 
-        nb_wall = timed([*nbgrader, "autograde", name, "--create", "--force", *db], course)
+        walls = {}
+        if not only_kit:
+            timed([*nbgrader, "generate_assignment", name, "--force", *db], course)
+            walls["nbgrader autograde"] = timed([*nbgrader, "autograde", name, "--create", "--force", *db],
+                                                course)
         kit = [sys.executable, "-m", "autograder.cli", "grade", str(course / "submitted"),
                "--assignment", name]
         serial_out, parallel_out = course / "kit-serial", course / "kit-parallel"
-        serial_wall = timed([*kit, "--output-dir", str(serial_out), "--workers", "1"], course)
-        parallel_wall = timed([*kit, "--output-dir", str(parallel_out)], course)
+        walls["autograder grade --workers 1"] = timed(
+            [*kit, "--output-dir", str(serial_out), "--workers", "1"], course)
+        if not only_kit:
+            walls[f"autograder grade --workers {os.cpu_count()}"] = timed(
+                [*kit, "--output-dir", str(parallel_out)], course)
 
         results = [json.loads(p.read_text()) for p in serial_out.glob("*/results.json")]
         execute = statistics.mean(r["timings"].get("execute", 0.0) for r in results)
         scores = sorted(r["score"] for r in results)
         print(f"scores: min {scores[0]:g}, median {statistics.median(scores):g}, max {scores[-1]:g}"
               f" of {results[0]['max_score']:g}")
+        stages = sorted({stage for r in results for stage in r["timings"]})
+        print("kit's mean stages (1 worker), s per submission: " + ", ".join(
+            f"{stage} {statistics.mean(r['timings'].get(stage, 0.0) for r in results):.2f}"
+            for stage in stages))
         print(f"notebook's own execution (kit's execute stage): {execute:.2f} s per submission\n")
         print(f"{'grader':<34} {'wall s':>8} {'s/sub':>7} {'overhead s/sub':>15}")
-        for label, wall in [("nbgrader autograde", nb_wall),
-                            ("autograder grade --workers 1", serial_wall),
-                            (f"autograder grade --workers {os.cpu_count()}", parallel_wall)]:
+        for label, wall in walls.items():
             print(f"{label:<34} {wall:8.1f} {wall / n:7.2f} {wall / n - execute:15.2f}")
-        print(f"\nratio autograder (1 worker) / nbgrader: {serial_wall / nb_wall:.2f}")
-        print(f"ratio autograder ({os.cpu_count()} workers) / nbgrader: {parallel_wall / nb_wall:.2f}")
+        if not only_kit:
+            nb_wall = walls["nbgrader autograde"]
+            print(f"\nratio autograder (1 worker) / nbgrader: "
+                  f"{walls['autograder grade --workers 1'] / nb_wall:.2f}")
+            print(f"ratio autograder ({os.cpu_count()} workers) / nbgrader: "
+                  f"{walls[f'autograder grade --workers {os.cpu_count()}'] / nb_wall:.2f}")
     finally:
         shutil.rmtree(course, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20,
-         sys.argv[2] if len(sys.argv) > 2 else "linear_grading")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("n", nargs="?", type=int, default=20, help="submissions (default 20)")
+    parser.add_argument("assignment", nargs="?", default="linear_grading")
+    parser.add_argument("--only-kit", action="store_true",
+                        help="time the kit with one worker alone (no nbgrader, no parallel run)")
+    args = parser.parse_args()
+    main(args.n, args.assignment, only_kit=args.only_kit)
