@@ -116,17 +116,19 @@ def test_a_zygote_that_died_is_discarded_and_the_suite_runs_cold(suite, artifact
 
 
 def test_an_evaluation_past_its_time_is_killed_with_all_it_started(tmp_path):
+    # The child names this test's folder, so that no other test's sleeper is counted.
+    marker = f"sleeper-of-{tmp_path}"
     suite_dir, zygote = _suite_and_zygote(tmp_path, "test_slow.py", (
-        "import subprocess, time\n\n"
+        "import subprocess, sys, time\n\n"
         "def test_slow():\n"
-        "    subprocess.Popen(['sleep', '300'])\n"
+        f"    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', {marker!r}])\n"
         "    time.sleep(300)\n"
     ))
     env = dict(os.environ)
     zygote.run(["--version"], cwd=tmp_path, env=env, timeout=120)  # ready
     code, _ = zygote.run([str(suite_dir), "-p", "no:cacheprovider"], cwd=tmp_path, env=env, timeout=3)
     assert code is None
-    sleepers = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout
+    sleepers = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
     assert sleepers.strip() == "", "the evaluation's own children outlived it"
     assert zygote.run(["--version"], cwd=tmp_path, env=env, timeout=60)[0] == 0  # still serving
 
