@@ -40,6 +40,18 @@ def new_children(before: set[int]) -> list[psutil.Process]:
     return [p for p in psutil.Process().children() if p.pid not in before]
 
 
+def kernels_below(pid: int) -> list[psutil.Process]:
+    """The kernel processes below ``pid``."""
+    found = []
+    for process in psutil.Process(pid).children(recursive=True):
+        try:
+            if "ipykernel" in " ".join(process.cmdline()):
+                found.append(process)
+        except psutil.Error:  # one that ended meanwhile
+            pass
+    return found
+
+
 def gone(process: psutil.Process) -> bool:
     try:
         return process.status() == psutil.STATUS_ZOMBIE
@@ -79,12 +91,12 @@ def test_a_stopped_worker_loses_both_its_jobs_and_leaves_no_kernel(tmp_path, lin
     try:
         worker.send(job(linear_partial_submission, tmp_path / "first"))
         assert worker.receive(deadline, budget=300) == READY
-        worker.send(job(BLANK, tmp_path / "second"))
         workers_group = worker.process.pid
+        first = kernels_below(workers_group)  # stopped by now, if not yet reaped
+        worker.send(job(BLANK, tmp_path / "second"))
         kernels = []
         while not kernels and time.monotonic() < deadline:  # the second one's, started ahead
-            kernels = [p for p in psutil.Process(workers_group).children(recursive=True)
-                       if "ipykernel" in " ".join(p.cmdline())]
+            kernels = [k for k in kernels_below(workers_group) if k not in first]
             time.sleep(0.1)
         assert kernels
         os.killpg(workers_group, signal.SIGKILL)

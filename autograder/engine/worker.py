@@ -43,6 +43,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from jupyter_core.utils import ensure_event_loop
+
 from autograder.course import load_assignment
 from autograder.engine import gpu
 from autograder.engine.grade import Grading
@@ -117,6 +119,9 @@ class _Turn(threading.Thread):
             self.say(self._grade())
         finally:
             self.executed.set()
+            # The loop the job's kernel clients ran on: its sockets go now, not
+            # at some garbage collection, however many jobs the worker grades.
+            ensure_event_loop().close()
 
     def _executed(self) -> None:
         self.executed.set()
