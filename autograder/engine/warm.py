@@ -165,7 +165,7 @@ def _evaluate(request: dict) -> None:
     code = 3
     try:
         os.setsid()  # its own process group: a timeout kills all it started
-        _die_with_parent()
+        die_with_parent()
         os.chdir(request["cwd"])
         fd = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(fd, 1)
@@ -183,9 +183,10 @@ def _evaluate(request: dict) -> None:
         os._exit(code)
 
 
-def _die_with_parent() -> None:
-    """Linux: end with the zygote, so that a grader killed mid-evaluation
-    leaves no evaluation running."""
+def die_with_parent() -> None:
+    """Linux: this process is killed when the thread that started it ends
+    (an evaluation with its zygote, a batch's worker with the batch), so that
+    a grader killed midway leaves nothing running."""
     try:
         import ctypes
 

@@ -49,6 +49,7 @@ from autograder.course import load_assignment
 from autograder.engine import gpu
 from autograder.engine.grade import Grading
 from autograder.engine.record import grade_and_record
+from autograder.engine.warm import die_with_parent
 from autograder.errors import StopGrading
 
 READY = {"ready": True}
@@ -163,6 +164,8 @@ class _Turn(threading.Thread):
 
 def serve() -> None:
     """The worker: jobs in, answers and READY out (see the module)."""
+    # A killed batch must not leave a worker grading on, writing results behind its back.
+    die_with_parent()
     answers = sys.stdout
     sys.stdout = sys.stderr  # what grading prints must not mix with the answers
     lock = threading.Lock()
