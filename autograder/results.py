@@ -48,7 +48,10 @@ class GradingResult:
     tests: list[CheckResult] = field(default_factory=list)
     execution_time: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
-    """Seconds per stage: prepare, kernel_start, execute, export, evaluate."""
+    """Seconds per stage: prepare, kernel_start, execute, export, evaluate;
+    ``kernel_start_ahead``, where present, is the part of ``kernel_start``
+    spent before the submission's turn (a batch worker started the kernel
+    while the previous submission was evaluated)."""
     notes: list[str] = field(default_factory=list)
     """Things the student should know that no single check owns."""
     staff_notes: list[str] = field(default_factory=list)
