@@ -63,7 +63,7 @@ class WarmEvaluator:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             cwd=self.private, env={**env, "PYTHONPATH": str(self.private / "kit")},
         )
-        self._buffer = b""
+        self._lines = JsonLines(self.process.stdout)
         self._ready = False
 
     def run(self, args: Sequence[str], *, cwd: Path, env: Mapping[str, str],
@@ -111,16 +111,31 @@ class WarmEvaluator:
 
     def _reply(self, deadline: float) -> dict:
         """The zygote's next line; :class:`TimeoutError` at ``deadline``."""
-        stream = self.process.stdout.fileno()
+        try:
+            return self._lines.next(deadline)
+        except EOFError:
+            raise WarmEvaluatorError(f"the zygote exited with code {self.process.wait()}") from None
+
+
+class JsonLines:
+    """JSON objects, one a line, read from a child process's ``stream`` (its
+    standard output) without blocking past a deadline."""
+
+    def __init__(self, stream):
+        self.fd = stream.fileno()
+        self._buffer = b""
+
+    def next(self, deadline: float) -> dict:
+        """The next object: :class:`TimeoutError` when none is whole by
+        ``deadline`` (``time.monotonic()``), :class:`EOFError` when the child
+        closed the stream."""
         while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if not select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
                 raise TimeoutError
-            if select.select([stream], [], [], left)[0]:
-                chunk = os.read(stream, 65536)
-                if not chunk:
-                    raise WarmEvaluatorError(f"the zygote exited with code {self.process.wait()}")
-                self._buffer += chunk
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                raise EOFError
+            self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line)
 

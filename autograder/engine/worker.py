@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -49,7 +48,7 @@ from autograder.course import load_assignment
 from autograder.engine import gpu
 from autograder.engine.grade import Grading
 from autograder.engine.record import grade_and_record
-from autograder.engine.warm import die_with_parent
+from autograder.engine.warm import JsonLines, die_with_parent
 from autograder.errors import StopGrading
 
 READY = {"ready": True}
@@ -192,7 +191,7 @@ class Worker:
 
     def __init__(self):
         self.process: subprocess.Popen | None = None
-        self._buffer = b""
+        self._lines: JsonLines | None = None
 
     def send(self, job: Job) -> None:
         """Hand ``job`` to the worker, started if need be; :class:`WorkerLost`
@@ -204,6 +203,7 @@ class Worker:
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group: stopping it stops its kernels too
             )
+            self._lines = JsonLines(self.process.stdout)
         try:
             self.process.stdin.write(json.dumps(asdict(job)).encode() + b"\n")
             self.process.stdin.flush()
@@ -217,17 +217,13 @@ class Worker:
         worker exited, or when nothing came by ``deadline`` (``time.monotonic()``)
         and the ``budget`` seconds the job had are spent: the worker is then
         killed with all it started."""
-        stream = self.process.stdout.fileno()
-        while b"\n" not in self._buffer:
-            if not select.select([stream], [], [], max(0.0, deadline - time.monotonic()))[0]:
-                self.close(kill=True)
-                raise WorkerLost(f"grading took longer than {budget:.0f} s and was stopped")
-            chunk = os.read(stream, 65536)
-            if not chunk:
-                raise WorkerLost(f"the grading worker exited with code {self.close(kill=True)}")
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
+        try:
+            return self._lines.next(deadline)
+        except TimeoutError:
+            self.close(kill=True)
+            raise WorkerLost(f"grading took longer than {budget:.0f} s and was stopped") from None
+        except EOFError:
+            raise WorkerLost(f"the grading worker exited with code {self.close(kill=True)}") from None
 
     def grade(self, job: Job, *, timeout: float) -> str:
         """Grade ``job`` alone: ``""`` when its record was written, else why not."""
@@ -244,7 +240,7 @@ class Worker:
     def close(self, *, kill: bool = False) -> int | None:
         """Stop the worker (at once with ``kill``, else when it has finished
         its submissions) and all it started; its exit code."""
-        self._buffer = b""
+        self._lines = None
         if self.process is None:
             return None
         if self.process.poll() is None and not kill:
