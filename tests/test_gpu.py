@@ -176,14 +176,16 @@ def test_slots_never_give_one_gpu_more_kernels_than_its_capacity():
     def worker():
         start.wait()
         for _ in range(15):
-            with slots.take() as index:
-                with count:
-                    holding[index] += 1
-                    peak[index] = max(peak[index], holding[index])
-                    taken[index] += 1
-                time.sleep(0.002)
-                with count:
-                    holding[index] -= 1
+            slot = slots.acquire()
+            index = slot.gpu_index
+            with count:
+                holding[index] += 1
+                peak[index] = max(peak[index], holding[index])
+                taken[index] += 1
+            time.sleep(0.002)
+            with count:
+                holding[index] -= 1
+            slots.release(slot)
 
     threads = [threading.Thread(target=worker) for _ in range(16)]
     for thread in threads:
@@ -200,17 +202,20 @@ def test_a_worker_waits_for_a_slot_and_gets_the_least_loaded_gpu():
     slots = gpu.GpuSlots({0: 1, 1: 2})
     assert slots.total == 3
     got = []
-    with slots.take() as first, slots.take() as second, slots.take() as third:
-        assert (first, second, third) == (1, 0, 1)
+    held = [slots.acquire() for _ in range(3)]
+    assert [slot.gpu_index for slot in held] == [1, 0, 1]
 
-        def wait_for_a_slot():
-            with slots.take() as index:
-                got.append(index)
+    def wait_for_a_slot():
+        slot = slots.acquire()
+        got.append(slot.gpu_index)
+        slots.release(slot)
 
-        waiter = threading.Thread(target=wait_for_a_slot)
-        waiter.start()
-        waiter.join(timeout=0.3)
-        assert waiter.is_alive() and got == []  # every slot is held
+    waiter = threading.Thread(target=wait_for_a_slot)
+    waiter.start()
+    waiter.join(timeout=0.3)
+    assert waiter.is_alive() and got == []  # every slot is held
+    for slot in held:
+        slots.release(slot)
     waiter.join(timeout=10)
     assert got == [1]
 
@@ -218,8 +223,7 @@ def test_a_worker_waits_for_a_slot_and_gets_the_least_loaded_gpu():
 def test_without_gpus_every_worker_gets_none_at_once():
     slots = gpu.GpuSlots({})
     assert slots.total == 0
-    with slots.take() as first, slots.take() as second:
-        assert first is None and second is None
+    assert slots.acquire().gpu_index is None and slots.acquire().gpu_index is None
 
 
 def test_slots_refuse_a_gpu_without_room():

@@ -33,8 +33,7 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,8 +201,8 @@ class Slot:
 class GpuSlots:
     """GPU slots shared by grading workers (threads): ``capacity`` maps a GPU
     index to the kernels it takes at once. A slot is on the least-loaded GPU;
-    :meth:`take` waits for one to free, :meth:`acquire` need not. With no GPU
-    every slot is ``None``'s, handed out at once."""
+    :meth:`acquire` waits for one to free, or need not. With no GPU every
+    slot is ``None``'s, handed out at once."""
 
     def __init__(self, capacity: Mapping[int, int]):
         if any(n < 1 for n in capacity.values()):
@@ -237,16 +236,6 @@ class GpuSlots:
         with self._changed:
             self._free[slot.gpu_index] += 1
             self._changed.notify()
-
-    @contextmanager
-    def take(self) -> Iterator[int | None]:
-        """A GPU index held until the ``with`` block ends (waiting for a free
-        slot), or ``None`` when there is no GPU."""
-        slot = self.acquire()
-        try:
-            yield slot.gpu_index
-        finally:
-            self.release(slot)
 
 
 # ---------------------------------------------------------------- the kernel
