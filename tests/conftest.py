@@ -20,7 +20,9 @@ from autograder.results import GradingResult, Status
 from autograder.course import default_course_dir, load_assignment
 from autograder.doctor import check_dataset
 from autograder.engine.evaluate import collect_plan
+from autograder.engine.batch import limit_overrides
 from autograder.engine.grade import grade_submission
+from autograder.engine.worker import Job
 
 REPO = default_course_dir()
 
@@ -95,6 +97,15 @@ def grade(tmp_path_factory):
 @pytest.fixture(scope="session")
 def read_json():
     return lambda path: json.loads(Path(path).read_text())
+
+
+def worker_job(assignment: str, submission: Path, out: Path) -> Job:
+    """A batch worker's job: grade ``submission`` into ``out`` (the student is
+    its folder's name) with the assignment's own limits."""
+    declared = load_assignment(assignment)
+    return Job(submission=str(submission), student=out.name, out=str(out), assignment=assignment,
+               course_dir=str(declared.course_dir), limits=limit_overrides(declared.limits),
+               sandbox_mode="auto")
 
 
 def grade_with_cli(notebook: Path, assignment: str, out: Path) -> subprocess.CompletedProcess:

@@ -15,21 +15,13 @@ import pytest
 
 from autograder.course import load_assignment
 from autograder.engine import batch, execute, gpu
-from autograder.engine.batch import limit_overrides
 from autograder.engine.grade import Grading
 from autograder.engine.worker import READY, Job, Worker, WorkerLost
-from conftest import REPO
+from conftest import REPO, worker_job
 
 A = "linear_grading"
 SOLUTION = REPO / "solutions" / A / f"{A}.ipynb"
 BLANK = REPO / "assignments" / A / f"{A}.ipynb"
-
-
-def job(submission: Path, out: Path, **kw) -> Job:
-    assignment = load_assignment(A)
-    return Job(submission=str(submission), student=out.name, out=str(out), assignment=A,
-               course_dir=str(assignment.course_dir), limits=limit_overrides(assignment.limits),
-               sandbox_mode="auto", **kw)
 
 
 def results(out: Path) -> dict:
@@ -67,9 +59,9 @@ def test_a_worker_starts_the_next_kernel_while_the_previous_submission_is_evalua
     worker = Worker()
     deadline = time.monotonic() + 300
     try:
-        worker.send(job(linear_partial_submission, tmp_path / "first"))
+        worker.send(worker_job(A, linear_partial_submission, tmp_path / "first"))
         assert worker.receive(deadline, budget=300) == READY  # its notebook has run
-        worker.send(job(linear_partial_submission, tmp_path / "second"))
+        worker.send(worker_job(A, linear_partial_submission, tmp_path / "second"))
         assert worker.receive(deadline, budget=300) == {}  # the first one's answer
         first_pid = worker.process.pid
         second = [worker.receive(deadline, budget=300) for _ in range(2)]
@@ -85,15 +77,15 @@ def test_a_worker_starts_the_next_kernel_while_the_previous_submission_is_evalua
     assert not any("died" in note for note in second["notes"])
 
 
-def test_a_stopped_worker_loses_both_its_jobs_and_leaves_no_kernel(tmp_path, linear_partial_submission):
+def test_a_worker_killed_holding_two_jobs_writes_nothing_more_and_leaves_no_kernel(tmp_path, linear_partial_submission):
     worker = Worker()
     deadline = time.monotonic() + 300
     try:
-        worker.send(job(linear_partial_submission, tmp_path / "first"))
+        worker.send(worker_job(A, linear_partial_submission, tmp_path / "first"))
         assert worker.receive(deadline, budget=300) == READY
         workers_group = worker.process.pid
         first = kernels_below(workers_group)  # stopped by now, if not yet reaped
-        worker.send(job(BLANK, tmp_path / "second"))
+        worker.send(worker_job(A, BLANK, tmp_path / "second"))
         kernels = []
         while not kernels and time.monotonic() < deadline:  # the second one's, started ahead
             kernels = [k for k in kernels_below(workers_group) if k not in first]

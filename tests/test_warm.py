@@ -17,6 +17,7 @@ from autograder.engine import evaluate, gpu, warm
 from autograder.engine.evaluate import TrustedSuite, run_suite, tree_digest
 from autograder.engine.grade import grade_submission
 from autograder.results import Status
+from conftest import worker_job
 
 A = "linear_grading"
 
@@ -134,15 +135,10 @@ def test_an_evaluation_past_its_time_is_killed_with_all_it_started(tmp_path):
 
 
 def test_a_batch_worker_stopped_mid_submission_is_replaced_for_the_next(tmp_path, linear_partial_submission):
-    from autograder.engine.batch import limit_overrides
-    from autograder.engine.worker import Job, Worker
-
-    assignment = load_assignment(A)
+    from autograder.engine.worker import Worker
 
     def job(student):
-        return Job(submission=str(linear_partial_submission), student=student,
-                   out=str(tmp_path / student), assignment=A, course_dir=str(assignment.course_dir),
-                   limits=limit_overrides(assignment.limits), sandbox_mode="auto")
+        return worker_job(A, linear_partial_submission, tmp_path / student)
 
     worker = Worker()
     try:
