@@ -5,9 +5,10 @@ Usage: ``python benchmarks/batch_vs_nbgrader.py [N] [ASSIGNMENT] [--only-kit]``
 (default 20 submissions of linear_grading; ``--only-kit`` times the kit with
 one worker alone, no nbgrader, to compare two versions of the kit). The
 submissions are the release with a different, seeded mix of the reference
-answers filled in, so scores vary from 0 to full marks. Prints each tool's wall time, the ratio, and the
-per-submission overhead beyond the notebook's own execution (the mean
-``execute`` stage the kit measures for the same notebooks).
+answers filled in, so scores vary from 0 to full marks. Prints each tool's
+wall time, the ratio, and the per-submission overhead beyond the notebook's
+own execution (the mean ``execute`` stage the kit measures for the same
+notebooks).
 
 nbgrader runs serially and unsandboxed; the kit is timed serially
 (``--workers 1``) for a like-for-like ratio and with one worker per core.
